@@ -1,0 +1,1 @@
+"""Pass numérique: open platform for France's digital-inclusion vouchers."""

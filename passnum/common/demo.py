@@ -1,0 +1,117 @@
+"""The demo territory: the Marne, co-funded by the département (60 %) and the CU du Grand Reims (40 %).
+
+Everything goes through the real services, so the demo's ledger verifies like production's."""
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from passnum.accounts.enums import OrganisationKind, Role
+from passnum.accounts.models import Organisation, User
+from passnum.accounts.services import membership_add, organisation_create
+from passnum.common.standard import Public, Service
+from passnum.geo.enums import TerritoryLevel
+from passnum.programs.services import FunderShare, ProgramData, program_create
+from passnum.vouchers.models import Voucher
+from passnum.vouchers.services import booklet_allocate, booklet_hand_out, booklets_issue, voucher_redeem
+
+DEMO_PASSWORD = "demo-pass-numerique"
+PLACES_CSV = Path(__file__).parent / "demo" / "lieux-demo-v1.csv"
+DEMO_LOGINS = [
+    ("Financeur (pilote)", "financeur@demo.pass-numerique.fr", "Département de la Marne"),
+    ("Financeur (cofinanceur)", "cofinanceur@demo.pass-numerique.fr", "CU du Grand Reims"),
+    ("Prescripteur", "prescripteur@demo.pass-numerique.fr", "CCAS de Reims, France Services d’Épernay"),
+    ("Lieu de médiation", "lieu@demo.pass-numerique.fr", "Médiathèque Jean Falala"),
+    ("Opérateur (back-office)", "operateur@demo.pass-numerique.fr", "Opérateur du Pass numérique"),
+]
+SERVICE_BY_LABEL = {label: value for value, label in Service.choices}
+
+
+def demo_places() -> list[dict]:
+    with PLACES_CSV.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _user(email: str, first: str, last: str, **extra) -> User:
+    return User.objects.create_user(email, DEMO_PASSWORD, first_name=first, last_name=last, **extra)
+
+
+@transaction.atomic
+def seed_demo() -> None:
+    """Create the demo data (the logins are DEMO_LOGINS)."""
+    org = organisation_create
+    operator = org(name="Opérateur du Pass numérique", kind=OrganisationKind.OPERATOR, slug="operateur")
+    marne = org(
+        name="Département de la Marne", kind=OrganisationKind.FUNDER, siren="225100015", slug="departement-marne"
+    )
+    reims = org(
+        name="CU du Grand Reims", kind=OrganisationKind.FUNDER, siren="200067213", slug="cu-grand-reims"
+    )
+    ccas = org(
+        name="CCAS de Reims", kind=OrganisationKind.DISTRIBUTOR, siret="30112233900015", slug="ccas-reims",
+        insee_code="51454",
+    )
+    france_services = org(
+        name="France Services d’Épernay", kind=OrganisationKind.DISTRIBUTOR, siret="31223344800017",
+        slug="france-services-epernay", insee_code="51230",
+    )
+    asso = org(
+        name="Association Numérique pour tous 51", kind=OrganisationKind.DISTRIBUTOR, rna="W512000123",
+        slug="numerique-pour-tous-51", insee_code="51108",
+    )
+    places = [
+        org(name=row["nom"], kind=OrganisationKind.PLACE, siret=row["pivot"], insee_code=row["code_insee"],
+            slug=row["id"])
+        for row in demo_places()
+    ]
+
+    def person(email, first, last, organisation, role=Role.ADMIN, **extra):
+        user = _user(email, first, last, **extra)
+        membership_add(user=user, organisation=organisation, role=role)
+        return user
+
+    funder_admin = person("financeur@demo.pass-numerique.fr", "Camille", "Durand", marne)
+    person("cofinanceur@demo.pass-numerique.fr", "Dominique", "Martin", reims)
+    distributor = person("prescripteur@demo.pass-numerique.fr", "Sacha", "Bernard", ccas, Role.MEMBER)
+    membership_add(user=distributor, organisation=france_services, role=Role.MEMBER)
+    place_user = person("lieu@demo.pass-numerique.fr", "Alex", "Petit", places[0])
+    person("operateur@demo.pass-numerique.fr", "Claude", "Moreau", operator,
+           is_staff=True, is_superuser=True)
+
+    today = timezone.localdate()
+    program = program_create(
+        owner=marne,
+        actor=funder_admin,
+        data=ProgramData(
+            name="Pass numérique Marne 2026",
+            slug="marne-2026",
+            description="Dix chèques de 10 € pour se former au numérique dans les lieux qualifiés de la Marne.",
+            valid_from=today - dt.timedelta(days=60),
+            valid_until=today + dt.timedelta(days=300),
+            grace_days=30,
+            funders=[
+                FunderShare(funder=marne, share_bps=6000, budget_cents=6_000_000),
+                FunderShare(funder=reims, share_bps=4000, budget_cents=4_000_000),
+            ],
+            territory=[(TerritoryLevel.DEPARTEMENT, "51")],
+            eligible_services=list(Service.values),
+            target_publics=[Public.SENIORS, Public.YOUTH, Public.FAMILIES],
+        ),
+    )
+    booklets = booklets_issue(program=program, count=30, actor=funder_admin, organisation=marne)
+    for b in booklets[:12]:
+        booklet_allocate(booklet=b, distributor=ccas, actor=funder_admin, organisation=marne)
+    for b in booklets[12:20]:
+        booklet_allocate(booklet=b, distributor=france_services, actor=funder_admin, organisation=marne)
+    for b in booklets[20:24]:
+        booklet_allocate(booklet=b, distributor=asso, actor=funder_admin, organisation=marne)
+    for b in booklets[:4]:
+        booklet_hand_out(booklet=b, actor=distributor, organisation=ccas)
+    rows = demo_places()
+    for i, voucher in enumerate(Voucher.objects.filter(booklet__in=booklets[:3]).order_by("booklet__number", "position")[:9]):
+        row = rows[i % len(places)]
+        service = SERVICE_BY_LABEL[row["services"].split("|")[0]]
+        voucher_redeem(voucher=voucher, place=places[i % len(places)], service=service, actor=place_user)

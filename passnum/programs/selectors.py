@@ -1,0 +1,43 @@
+from django.db.models import Exists, OuterRef, Q
+
+from passnum.geo.models import Commune
+from passnum.programs.models import Program, ProgramFunder, ProgramTerritory
+
+
+def program_list_for(*, organisation):
+    """Programs an organisation funds (as lead or co-funder)."""
+    if organisation is None:
+        return Program.objects.none()
+    return (
+        Program.objects.filter(Exists(ProgramFunder.objects.filter(program=OuterRef("pk"), funder=organisation)))
+        .select_related("owner")
+        .order_by("-valid_from", "name")
+    )
+
+
+def program_get_for(*, organisation, slug: str) -> Program | None:
+    return program_list_for(organisation=organisation).filter(slug=slug).first()
+
+
+def program_shares(*, program_id: int) -> list[tuple[int, int]]:
+    """[(funder_id, share_bps)] in the fixed order used for every split of this program."""
+    return list(
+        ProgramFunder.objects.filter(program_id=program_id).order_by("id").values_list("funder_id", "share_bps")
+    )
+
+
+def program_covers_commune(*, program: Program, commune_code: str) -> bool:
+    """Is the commune inside the program's territory? One indexed query."""
+    items = ProgramTerritory.objects.filter(program_id=program.pk)
+    return Commune.objects.filter(
+        Q(code=commune_code)
+        & Exists(
+            items.filter(
+                Q(level="commune", code=OuterRef("code"))
+                | Q(level="commune", code=OuterRef("parent_id"))
+                | Q(level="epci", code=OuterRef("epci_id"))
+                | Q(level="departement", code=OuterRef("departement_id"))
+                | Q(level="region", code=OuterRef("region_id"))
+            )
+        )
+    ).exists()

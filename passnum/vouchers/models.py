@@ -1,0 +1,150 @@
+"""Booklets and vouchers. A voucher's status is tied to its timestamps by CHECK constraints, and a voucher has
+at most one active redemption (partial unique index): the database, not only the code, keeps the rules."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from passnum.common.models import AppendOnlyModel
+from passnum.vouchers.enums import VoucherStatus
+
+S = VoucherStatus
+
+
+class Booklet(models.Model):
+    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="booklets")
+    number = models.PositiveIntegerField("numéro")
+    distributor = models.ForeignKey(
+        "accounts.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="booklets",
+        verbose_name="prescripteur",
+    )
+    allocated_at = models.DateTimeField(null=True, blank=True)
+    handed_out_at = models.DateTimeField(null=True, blank=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "carnet"
+        ordering = ["program_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "number"], name="booklet_number_unique"),
+            models.CheckConstraint(
+                condition=Q(handed_out_at__isnull=True) | Q(distributor__isnull=False),
+                name="booklet_handed_out_has_distributor",
+            ),
+            models.CheckConstraint(
+                condition=Q(distributor__isnull=True) | Q(allocated_at__isnull=False),
+                name="booklet_allocated_has_date",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.program.slug} n° {self.number}"
+
+
+class Voucher(models.Model):
+    booklet = models.ForeignKey(Booklet, on_delete=models.PROTECT, related_name="vouchers")
+    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="vouchers")
+    position = models.PositiveSmallIntegerField("rang dans le carnet")
+    code = models.CharField("code", max_length=13, unique=True)
+    face_value_cents = models.PositiveIntegerField("valeur faciale (centimes)")
+    status = models.CharField("statut", max_length=12, choices=VoucherStatus.choices, default=S.ISSUED)
+    distributed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField("motif d’annulation", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "chèque"
+        constraints = [
+            models.UniqueConstraint(fields=["booklet", "position"], name="voucher_position_unique"),
+            models.CheckConstraint(condition=Q(status__in=VoucherStatus.values), name="voucher_status_valid"),
+            models.CheckConstraint(condition=Q(face_value_cents__gt=0), name="voucher_face_value_positive"),
+            models.CheckConstraint(
+                condition=~Q(status__in=[S.DISTRIBUTED, S.REDEEMED, S.CLAIMED, S.PAID])
+                | Q(distributed_at__isnull=False),
+                name="voucher_distributed_has_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[S.REDEEMED, S.CLAIMED, S.PAID], redeemed_at__isnull=False)
+                | (~Q(status__in=[S.REDEEMED, S.CLAIMED, S.PAID]) & Q(redeemed_at__isnull=True)),
+                name="voucher_redeemed_iff_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[S.CLAIMED, S.PAID]) | Q(claimed_at__isnull=False),
+                name="voucher_claimed_has_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=S.PAID, paid_at__isnull=False) | (~Q(status=S.PAID) & Q(paid_at__isnull=True)),
+                name="voucher_paid_iff_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=S.EXPIRED, expired_at__isnull=False)
+                | (~Q(status=S.EXPIRED) & Q(expired_at__isnull=True)),
+                name="voucher_expired_iff_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=S.CANCELLED, cancelled_at__isnull=False) & ~Q(cancel_reason="")
+                | (~Q(status=S.CANCELLED) & Q(cancelled_at__isnull=True)),
+                name="voucher_cancelled_iff_date_and_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["program", "status"], name="voucher_program_status_idx")]
+
+    def __str__(self):
+        return self.code
+
+
+class VoucherStatusLog(AppendOnlyModel):
+    """Every transition after issuance: from, to, reason, who, when."""
+
+    voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="status_log")
+    from_status = models.CharField(max_length=12, choices=VoucherStatus.choices)
+    to_status = models.CharField(max_length=12, choices=VoucherStatus.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    organisation = models.ForeignKey(
+        "accounts.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "changement de statut"
+        ordering = ["at", "id"]
+
+
+class Redemption(models.Model):
+    """A voucher used at a place for a service. Undone within a short window by setting `undone_at`; the
+    partial unique index lets a voucher have at most one redemption that is not undone."""
+
+    voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="redemptions")
+    place = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="redemptions")
+    service = models.CharField("service", max_length=40)
+    amount_cents = models.PositiveIntegerField()
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    redeemed_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undo_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "encaissement"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["voucher"], condition=Q(undone_at__isnull=True), name="redemption_one_active_per_voucher"
+            ),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="redemption_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(undone_at__isnull=True) | ~Q(undo_reason=""), name="redemption_undo_has_reason"
+            ),
+        ]

@@ -1,0 +1,345 @@
+"""The voucher lifecycle (DESIGN.md §3). Each transition: lock → re-read → re-check → write the status, its
+log, the ledger and the journal in one database transaction."""
+
+from collections import defaultdict
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from passnum.accounts.enums import OrganisationKind
+from passnum.common.errors import DomainError, InvalidTransition
+from passnum.common.money import format_euros
+from passnum.journal.services import journal_record
+from passnum.programs.models import Program, ProgramFunder
+from passnum.programs.selectors import program_shares
+from passnum.settlement.enums import AccountKind, TransactionKind
+from passnum.settlement.ledger import (
+    ledger_post,
+    paid_account,
+    payable_account,
+    program_account,
+    split_by_shares,
+)
+from passnum.vouchers import codes
+from passnum.vouchers.enums import TRANSITIONS, VoucherStatus
+from passnum.vouchers.models import Booklet, Redemption, Voucher, VoucherStatusLog
+
+S = VoucherStatus
+MAX_BOOKLETS_PER_CALL = 100_000
+
+
+def _check_transition(voucher: Voucher, to_status: str) -> None:
+    if to_status not in TRANSITIONS[voucher.status]:
+        raise InvalidTransition(
+            f"Le chèque {codes.display(voucher.code)} est « {voucher.get_status_display()} » : "
+            f"il ne peut pas passer à « {S(to_status).label} ».",
+            code=f"voucher_{voucher.status}",
+        )
+
+
+def _log(vouchers, to_status, *, actor, organisation, reason="", from_status=None):
+    now = timezone.now()
+    VoucherStatusLog.objects.bulk_create(
+        [
+            VoucherStatusLog(
+                voucher=v,
+                from_status=from_status or v.status,
+                to_status=to_status,
+                reason=reason,
+                actor=actor if getattr(actor, "is_authenticated", False) else None,
+                organisation=organisation,
+                at=now,
+            )
+            for v in vouchers
+        ]
+    )
+
+
+def _per_funder(program_id: int, amount_cents: int, count: int = 1) -> list[tuple[int, int]]:
+    """Each funder's part of `count` vouchers worth `amount_cents` each (split per voucher, then summed)."""
+    return [(fid, part * count) for fid, part in split_by_shares(amount_cents, program_shares(program_id=program_id))]
+
+
+# --- issuance -------------------------------------------------------------------------------------------
+
+
+def booklets_issue(*, program: Program, count: int, actor=None, organisation=None) -> list[Booklet]:
+    """Issue `count` booklets. Each co-funder's budget is consumed by its share; refused if any would go over.
+    The ProgramFunder rows are locked, and their CHECK (committed ≤ budget) is the database's last barrier."""
+    if not 1 <= count <= MAX_BOOKLETS_PER_CALL:
+        raise DomainError(
+            f"Le nombre de carnets est compris entre 1 et {MAX_BOOKLETS_PER_CALL}.", code="invalid_booklet_count"
+        )
+    with transaction.atomic():
+        program = Program.objects.select_for_update(of=("self",)).get(pk=program.pk)
+        funders = list(
+            ProgramFunder.objects.select_for_update(of=("self",)).filter(program=program).order_by("id")
+        )
+        per_voucher = dict(split_by_shares(program.face_value_cents, [(f.funder_id, f.share_bps) for f in funders]))
+        n_vouchers = count * program.vouchers_per_booklet
+        for f in funders:
+            needed = per_voucher[f.funder_id] * n_vouchers
+            if needed > f.available_cents:
+                raise DomainError(
+                    f"Budget insuffisant pour {f.funder} : {format_euros(needed)} demandés, "
+                    f"{format_euros(f.available_cents)} disponibles.",
+                    code="budget_exceeded",
+                )
+        for f in funders:
+            ProgramFunder.objects.filter(pk=f.pk).update(
+                committed_cents=F("committed_cents") + per_voucher[f.funder_id] * n_vouchers
+            )
+        first = program.next_booklet_number
+        Program.objects.filter(pk=program.pk).update(next_booklet_number=first + count)
+        now = timezone.now()
+        booklets = Booklet.objects.bulk_create(
+            [Booklet(program=program, number=first + i, issued_at=now) for i in range(count)]
+        )
+        if any(b.pk is None for b in booklets):  # backends without RETURNING
+            booklets = list(Booklet.objects.filter(program=program, number__gte=first).order_by("number"))
+        vouchers = [
+            Voucher(
+                booklet=b,
+                program=program,
+                position=pos,
+                code=codes.generate_code(),
+                face_value_cents=program.face_value_cents,
+            )
+            for b in booklets
+            for pos in range(1, program.vouchers_per_booklet + 1)
+        ]
+        _insert_vouchers(vouchers)
+        lines = []
+        for fid, part in per_voucher.items():
+            amount = part * n_vouchers
+            lines.append((program_account(AccountKind.BUDGET, program_id=program.id, funder_id=fid), -amount))
+            lines.append((program_account(AccountKind.OUTSTANDING, program_id=program.id, funder_id=fid), amount))
+        ledger_post(kind=TransactionKind.ISSUE, lines=lines, memo=f"{count} carnet(s) n° {first}+", obj=program)
+        journal_record(
+            action="booklets.issue",
+            actor=actor,
+            organisation=organisation,
+            obj=program,
+            data={"count": count, "first": first, "vouchers": n_vouchers},
+        )
+    return booklets
+
+
+def _insert_vouchers(vouchers: list[Voucher]) -> None:
+    """Insert, regenerating the code of any voucher whose code collides (a 1-in-2^60 event per pair)."""
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                Voucher.objects.bulk_create(vouchers, batch_size=2000)
+            return
+        except IntegrityError:
+            taken = set(Voucher.objects.filter(code__in=[v.code for v in vouchers]).values_list("code", flat=True))
+            seen: set[str] = set()
+            for v in vouchers:
+                while v.code in taken or v.code in seen:
+                    v.code = codes.generate_code()
+                seen.add(v.code)
+    raise DomainError("Impossible de générer des codes uniques, réessayez.", code="code_collision")
+
+
+def booklet_allocate(*, booklet: Booklet, distributor, actor=None, organisation=None) -> Booklet:
+    if distributor.kind != OrganisationKind.DISTRIBUTOR:
+        raise DomainError(f"« {distributor} » n’est pas un prescripteur.", code="not_a_distributor")
+    with transaction.atomic():
+        booklet = Booklet.objects.select_for_update(of=("self",)).get(pk=booklet.pk)
+        if booklet.handed_out_at is not None:
+            raise DomainError("Ce carnet a déjà été remis à une personne.", code="booklet_handed_out")
+        booklet.distributor = distributor
+        booklet.allocated_at = timezone.now()
+        booklet.save(update_fields=["distributor", "allocated_at"])
+        journal_record(
+            action="booklet.allocate",
+            actor=actor,
+            organisation=organisation,
+            obj=booklet,
+            data={"distributor": distributor.id},
+        )
+    return booklet
+
+
+def booklet_hand_out(*, booklet: Booklet, actor=None, organisation=None) -> Booklet:
+    """Give a booklet to a person: its issued vouchers become usable (`distributed`)."""
+    with transaction.atomic():
+        booklet = Booklet.objects.select_for_update(of=("self",)).get(pk=booklet.pk)
+        if booklet.distributor_id is None:
+            raise DomainError("Ce carnet n’est attribué à aucun prescripteur.", code="booklet_not_allocated")
+        if organisation is not None and booklet.distributor_id != organisation.id:
+            raise DomainError("Ce carnet n’est pas dans votre stock.", code="booklet_not_in_stock")
+        if booklet.handed_out_at is not None:
+            raise DomainError("Ce carnet a déjà été remis.", code="booklet_handed_out")
+        now = timezone.now()
+        vouchers = list(Voucher.objects.select_for_update(of=("self",)).filter(booklet=booklet, status=S.ISSUED))
+        if not vouchers:
+            raise DomainError("Ce carnet n’a plus de chèque utilisable.", code="booklet_empty")
+        _log(vouchers, S.DISTRIBUTED, actor=actor, organisation=organisation)
+        Voucher.objects.filter(pk__in=[v.pk for v in vouchers]).update(status=S.DISTRIBUTED, distributed_at=now)
+        booklet.handed_out_at = now
+        booklet.save(update_fields=["handed_out_at"])
+        journal_record(action="booklet.hand_out", actor=actor, organisation=organisation, obj=booklet)
+    return booklet
+
+
+# --- single-voucher transitions --------------------------------------------------------------------------
+
+
+def _lock_voucher(voucher: Voucher) -> Voucher:
+    return Voucher.objects.select_for_update(of=("self",)).get(pk=voucher.pk)
+
+
+def voucher_redeem(*, voucher: Voucher, place, service: str, actor=None) -> Redemption:
+    """Use a distributed voucher at a place. Exactly once: row lock + re-check + partial unique index."""
+    if place.kind != OrganisationKind.PLACE:
+        raise DomainError(f"« {place} » n’est pas un lieu de médiation.", code="not_a_place")
+    with transaction.atomic():
+        voucher = _lock_voucher(voucher)
+        if voucher.status in (S.REDEEMED, S.CLAIMED, S.PAID):
+            raise DomainError("Ce chèque a déjà été encaissé.", code="already_redeemed")
+        _check_transition(voucher, S.REDEEMED)
+        if service not in voucher.program.eligible_services:
+            raise DomainError("Ce service n’est pas éligible pour ce dispositif.", code="service_not_eligible")
+        now = timezone.now()
+        redemption = Redemption.objects.create(
+            voucher=voucher,
+            place=place,
+            service=service,
+            amount_cents=voucher.face_value_cents,
+            redeemed_by=actor if getattr(actor, "is_authenticated", False) else None,
+            redeemed_at=now,
+        )
+        _log([voucher], S.REDEEMED, actor=actor, organisation=place)
+        Voucher.objects.filter(pk=voucher.pk).update(status=S.REDEEMED, redeemed_at=now)
+        lines = []
+        for fid, part in _per_funder(voucher.program_id, voucher.face_value_cents):
+            lines.append((program_account(AccountKind.OUTSTANDING, program_id=voucher.program_id, funder_id=fid), -part))
+            lines.append((payable_account(place_id=place.id, funder_id=fid), part))
+        ledger_post(kind=TransactionKind.REDEEM, lines=lines, obj=redemption)
+        journal_record(action="voucher.redeem", actor=actor, organisation=place, obj=redemption)
+    return redemption
+
+
+def redemption_undo(*, redemption: Redemption, reason: str, actor=None) -> Redemption:
+    """The place takes back a redemption: the voucher returns to `distributed`, the ledger is reversed."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Indiquez le motif de l’annulation.", code="reason_required")
+    with transaction.atomic():
+        voucher = _lock_voucher(redemption.voucher)
+        redemption = Redemption.objects.select_for_update(of=("self",)).get(pk=redemption.pk)
+        if redemption.undone_at is not None:
+            raise DomainError("Cet encaissement est déjà annulé.", code="redemption_already_undone")
+        if voucher.status != S.REDEEMED:
+            raise InvalidTransition(
+                "Ce chèque est déjà en cours de remboursement : l’encaissement ne peut plus être annulé.",
+                code=f"voucher_{voucher.status}",
+            )
+        redemption.undone_at = timezone.now()
+        redemption.undo_reason = reason[:200]
+        redemption.save(update_fields=["undone_at", "undo_reason"])
+        _log([voucher], S.DISTRIBUTED, actor=actor, organisation=redemption.place, reason=reason)
+        Voucher.objects.filter(pk=voucher.pk).update(status=S.DISTRIBUTED, redeemed_at=None)
+        lines = []
+        for fid, part in _per_funder(voucher.program_id, redemption.amount_cents):
+            lines.append((payable_account(place_id=redemption.place_id, funder_id=fid), -part))
+            lines.append((program_account(AccountKind.OUTSTANDING, program_id=voucher.program_id, funder_id=fid), part))
+        ledger_post(kind=TransactionKind.REDEEM_UNDO, lines=lines, memo=reason, obj=redemption)
+        journal_record(
+            action="redemption.undo", actor=actor, organisation=redemption.place, obj=redemption, data={"reason": reason}
+        )
+    return redemption
+
+
+def vouchers_mark_claimed(*, vouchers: list[Voucher], actor=None, organisation=None) -> int:
+    """redeemed → claimed (a claim now lists them). No value moves: they stay payable to the place."""
+    with transaction.atomic():
+        locked = list(Voucher.objects.select_for_update(of=("self",)).filter(pk__in=[v.pk for v in vouchers]))
+        for v in locked:
+            _check_transition(v, S.CLAIMED)
+        _log(locked, S.CLAIMED, actor=actor, organisation=organisation)
+        Voucher.objects.filter(pk__in=[v.pk for v in locked]).update(status=S.CLAIMED, claimed_at=timezone.now())
+        journal_record(action="vouchers.claim", actor=actor, organisation=organisation, data={"count": len(locked)})
+    return len(locked)
+
+
+def vouchers_mark_paid(*, vouchers: list[Voucher], actor=None, organisation=None) -> int:
+    """claimed → paid: each funder has paid its part to the place (payable → paid)."""
+    with transaction.atomic():
+        locked = list(
+            Voucher.objects.select_for_update(of=("self",)).filter(pk__in=[v.pk for v in vouchers]).order_by("pk")
+        )
+        for v in locked:
+            _check_transition(v, S.PAID)
+        places = dict(
+            Redemption.objects.filter(voucher__in=locked, undone_at__isnull=True).values_list("voucher_id", "place_id")
+        )
+        totals: dict[tuple[int, int], int] = defaultdict(int)
+        for v in locked:
+            for fid, part in _per_funder(v.program_id, v.face_value_cents):
+                totals[(places[v.pk], fid)] += part
+        _log(locked, S.PAID, actor=actor, organisation=organisation)
+        Voucher.objects.filter(pk__in=[v.pk for v in locked]).update(status=S.PAID, paid_at=timezone.now())
+        lines = []
+        for (place_id, fid), amount in totals.items():
+            lines.append((payable_account(place_id=place_id, funder_id=fid), -amount))
+            lines.append((paid_account(funder_id=fid), amount))
+        ledger_post(kind=TransactionKind.PAY, lines=lines, memo=f"{len(locked)} chèque(s) payé(s)")
+        journal_record(action="vouchers.pay", actor=actor, organisation=organisation, data={"count": len(locked)})
+    return len(locked)
+
+
+def _release(vouchers: list[Voucher], *, to_status: str, reason: str, actor, organisation) -> int:
+    """issued|distributed → expired or cancelled. Expired value is released to the funder; cancelled value
+    returns to the program's budget and can be issued again."""
+    with transaction.atomic():
+        locked = list(
+            Voucher.objects.select_for_update(of=("self",)).filter(pk__in=[v.pk for v in vouchers]).order_by("pk")
+        )
+        for v in locked:
+            _check_transition(v, to_status)
+        totals: dict[tuple[int, int], int] = defaultdict(int)
+        for v in locked:
+            for fid, part in _per_funder(v.program_id, v.face_value_cents):
+                totals[(v.program_id, fid)] += part
+        now = timezone.now()
+        _log(locked, to_status, actor=actor, organisation=organisation, reason=reason)
+        ids = [v.pk for v in locked]
+        lines = []
+        if to_status == S.CANCELLED:
+            Voucher.objects.filter(pk__in=ids).update(status=S.CANCELLED, cancelled_at=now, cancel_reason=reason)
+            for (program_id, fid), amount in totals.items():
+                ProgramFunder.objects.filter(program_id=program_id, funder_id=fid).update(
+                    committed_cents=F("committed_cents") - amount
+                )
+                lines.append((program_account(AccountKind.OUTSTANDING, program_id=program_id, funder_id=fid), -amount))
+                lines.append((program_account(AccountKind.BUDGET, program_id=program_id, funder_id=fid), amount))
+            kind = TransactionKind.CANCEL
+        else:
+            Voucher.objects.filter(pk__in=ids).update(status=S.EXPIRED, expired_at=now)
+            for (program_id, fid), amount in totals.items():
+                lines.append((program_account(AccountKind.OUTSTANDING, program_id=program_id, funder_id=fid), -amount))
+                lines.append((program_account(AccountKind.RELEASED, program_id=program_id, funder_id=fid), amount))
+            kind = TransactionKind.EXPIRE
+        ledger_post(kind=kind, lines=lines, memo=reason)
+        journal_record(
+            action=f"vouchers.{to_status}",
+            actor=actor,
+            organisation=organisation,
+            data={"count": len(locked), "reason": reason},
+        )
+    return len(locked)
+
+
+def vouchers_cancel(*, vouchers: list[Voucher], reason: str, actor=None, organisation=None) -> int:
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Le motif d’annulation est obligatoire.", code="reason_required")
+    return _release(vouchers, to_status=S.CANCELLED, reason=reason, actor=actor, organisation=organisation)
+
+
+def vouchers_expire(*, vouchers: list[Voucher], actor=None, organisation=None) -> int:
+    return _release(vouchers, to_status=S.EXPIRED, reason="Fin de validité", actor=actor, organisation=organisation)

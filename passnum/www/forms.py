@@ -1,0 +1,170 @@
+"""Forms parse and present; the services decide. Money is typed in euros and converted to cents once."""
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from dsfr.forms import DsfrBaseForm
+
+from passnum.accounts.enums import OrganisationKind, Role
+from passnum.accounts.models import Organisation
+from passnum.common.money import InvalidAmount, parse_euros
+from passnum.common.standard import Public, Service
+from passnum.geo.enums import TerritoryLevel
+
+CODE_SPLIT = re.compile(r"[\s,;]+")
+
+
+class LoginForm(DsfrBaseForm, AuthenticationForm):
+    username = forms.EmailField(label="Adresse électronique", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        label="Mot de passe", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    error_messages = {
+        "invalid_login": "Adresse électronique ou mot de passe incorrect.",
+        "inactive": "Ce compte est désactivé.",
+    }
+
+
+class PasswordResetRequestForm(DsfrBaseForm, PasswordResetForm):
+    email = forms.EmailField(label="Adresse électronique", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+
+class NewPasswordForm(DsfrBaseForm, SetPasswordForm):
+    pass
+
+
+class EurosField(forms.CharField):
+    def __init__(self, *args, min_cents=0, max_cents=None, **kwargs):
+        self.min_cents, self.max_cents = min_cents, max_cents
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            cents = parse_euros(value)
+        except InvalidAmount as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if cents < self.min_cents:
+            raise forms.ValidationError("Le montant ne peut pas être négatif." if self.min_cents == 0 else
+                                        "Le montant doit être positif.")
+        if self.max_cents is not None and cents > self.max_cents:
+            raise forms.ValidationError("Ce montant est trop élevé.")
+        return cents
+
+
+class PercentField(forms.CharField):
+    """'60' or '33,33' → basis points (6000, 3333)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            pct = Decimal(value.replace(",", ".").replace("%", "").strip())
+        except InvalidOperation as exc:
+            raise forms.ValidationError("Indiquez un pourcentage, par exemple 60 ou 33,33.") from exc
+        bps = pct * 100
+        if bps != bps.to_integral_value():
+            raise forms.ValidationError("Au plus deux décimales.")
+        if not 0 < bps <= 10_000:
+            raise forms.ValidationError("Une part est comprise entre 0,01 % et 100 %.")
+        return int(bps)
+
+
+class CodesField(forms.CharField):
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        value = super().to_python(value) or ""
+        return [c.upper() for c in CODE_SPLIT.split(value.strip()) if c]
+
+
+class ProgramForm(DsfrBaseForm):
+    name = forms.CharField(label="Nom du dispositif", max_length=200)
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    face_value = EurosField(label="Valeur d’un chèque (€)", min_cents=1, initial="10")
+    vouchers_per_booklet = forms.IntegerField(label="Nombre de chèques par carnet", initial=10)
+    valid_from = forms.DateField(label="Début de validité", widget=forms.DateInput(attrs={"type": "date"}))
+    valid_until = forms.DateField(label="Fin de validité", widget=forms.DateInput(attrs={"type": "date"}))
+    grace_days = forms.IntegerField(
+        label="Délai de grâce (jours)", initial=30, help_text="Après la fin de validité, avant expiration."
+    )
+    eligible_services = forms.MultipleChoiceField(
+        label="Services éligibles", choices=Service.choices, widget=forms.CheckboxSelectMultiple
+    )
+    target_publics = forms.MultipleChoiceField(
+        label="Publics visés", choices=Public.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    territory_regions = CodesField(label="Régions (codes INSEE)", required=False, help_text="Exemple : 32")
+    territory_departements = CodesField(
+        label="Départements (codes INSEE)", required=False, help_text="Exemple : 60, 2A"
+    )
+    territory_epci = CodesField(label="EPCI (numéros SIREN)", required=False, help_text="Exemple : 200067999")
+    territory_communes = CodesField(
+        label="Communes (codes INSEE)", required=False, help_text="Exemple : 60057. Séparez les codes par des virgules."
+    )
+
+    def territory(self) -> list[tuple[str, str]]:
+        d = self.cleaned_data
+        return (
+            [(TerritoryLevel.REGION, c) for c in d["territory_regions"]]
+            + [(TerritoryLevel.DEPARTEMENT, c) for c in d["territory_departements"]]
+            + [(TerritoryLevel.EPCI, c) for c in d["territory_epci"]]
+            + [(TerritoryLevel.COMMUNE, c) for c in d["territory_communes"]]
+        )
+
+
+class FunderShareForm(DsfrBaseForm):
+    funder = forms.ModelChoiceField(
+        label="Financeur", queryset=Organisation.objects.none(), required=False, empty_label="— Aucun —"
+    )
+    share = PercentField(label="Part (%)", required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    budget = EurosField(label="Budget (€)", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["funder"].queryset = Organisation.objects.filter(
+            kind=OrganisationKind.FUNDER, is_active=True
+        ).order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("funder") and (data.get("share") is None or data.get("budget") is None):
+            raise forms.ValidationError("Indiquez la part et le budget de ce financeur.")
+        if not data.get("funder") and (data.get("share") is not None or data.get("budget") is not None):
+            raise forms.ValidationError("Choisissez le financeur de cette part.")
+        return data
+
+
+FunderShareFormSet = forms.formset_factory(FunderShareForm, extra=0, min_num=1, max_num=10, validate_max=True)
+
+
+class SwitchOrganisationForm(DsfrBaseForm):
+    organisation = forms.TypedChoiceField(label="Organisation", coerce=int, widget=forms.RadioSelect)
+
+    def __init__(self, *args, memberships, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].choices = [
+            (m.organisation_id, f"{m.organisation.name} ({m.organisation.get_kind_display()})") for m in memberships
+        ]
+
+
+class InvitationForm(DsfrBaseForm):
+    email = forms.EmailField(label="Adresse électronique de la personne")
+    role = forms.ChoiceField(label="Rôle", choices=Role.choices, initial=Role.MEMBER)
+
+
+class AcceptInvitationForm(DsfrBaseForm):
+    first_name = forms.CharField(label="Prénom", max_length=150, required=False)
+    last_name = forms.CharField(label="Nom", max_length=150, required=False)
+    password = forms.CharField(
+        label="Mot de passe (12 caractères au moins)",
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
