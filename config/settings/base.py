@@ -47,7 +47,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,9 +138,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 PASSNUM_BRAND = {
     "header_brand_html": os.environ.get("PASSNUM_BRAND_HTML", "République<br>française"),
     "site_title": os.environ.get("PASSNUM_SITE_TITLE", "Pass numérique"),
-    "site_tagline": os.environ.get(
-        "PASSNUM_SITE_TAGLINE", "Des chèques pour se former au numérique, près de chez soi"
-    ),
+    "site_tagline": os.environ.get("PASSNUM_SITE_TAGLINE", "Des chèques pour se former au numérique, près de chez soi"),
     "footer_description": os.environ.get(
         "PASSNUM_FOOTER",
         "Plateforme publique et ouverte du pass numérique. Elle ne détient jamais d’argent : "

@@ -70,9 +70,7 @@ class Organisation(models.Model):
         verbose_name = "organisation"
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(kind__in=OrganisationKind.values), name="organisation_kind_valid"
-            ),
+            models.CheckConstraint(condition=Q(kind__in=OrganisationKind.values), name="organisation_kind_valid"),
             models.CheckConstraint(
                 condition=Q(siret="") | Q(siret__regex=r"^[0-9]{14}$"), name="organisation_siret_format"
             ),

@@ -99,9 +99,7 @@ def invitation_create(
     if role not in Role.values:
         raise DomainError("Rôle inconnu.", code="invalid_role", field="role")
     if Membership.objects.filter(organisation=organisation, user__email=email).exists():
-        raise DomainError(
-            "Cette personne fait déjà partie de l’organisation.", code="already_member", field="email"
-        )
+        raise DomainError("Cette personne fait déjà partie de l’organisation.", code="already_member", field="email")
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         invitation = Invitation.objects.create(
@@ -112,9 +110,7 @@ def invitation_create(
             invited_by=invited_by,
             expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALIDITY_DAYS),
         )
-        journal_record(
-            action="invitation.create", actor=invited_by, organisation=organisation, obj=invitation
-        )
+        journal_record(action="invitation.create", actor=invited_by, organisation=organisation, obj=invitation)
         url = accept_url_builder(token)
         transaction.on_commit(
             lambda: send_mail(
@@ -132,9 +128,7 @@ def invitation_create(
 
 
 def invitation_get_valid(*, token: str) -> Invitation:
-    invitation = (
-        Invitation.objects.select_related("organisation").filter(token_hash=_hash_token(token)).first()
-    )
+    invitation = Invitation.objects.select_related("organisation").filter(token_hash=_hash_token(token)).first()
     if invitation is None:
         raise DomainError("Cette invitation n’existe pas.", code="invitation_unknown")
     if invitation.accepted_at is not None:
@@ -167,7 +161,5 @@ def invitation_accept(*, token: str, password: str = "", first_name: str = "", l
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
         membership_add(user=user, organisation=invitation.organisation, role=invitation.role, actor=user)
-        journal_record(
-            action="invitation.accept", actor=user, organisation=invitation.organisation, obj=invitation
-        )
+        journal_record(action="invitation.accept", actor=user, organisation=invitation.organisation, obj=invitation)
     return user

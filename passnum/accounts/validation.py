@@ -33,7 +33,5 @@ def clean_siren(value: str) -> str:
 def clean_rna(value: str) -> str:
     compact = value.replace(" ", "").upper()
     if not RNA_RE.match(compact):
-        raise DomainError(
-            f"Le numéro RNA « {value} » n’est pas valide (W suivi de 9 chiffres).", code="invalid_rna"
-        )
+        raise DomainError(f"Le numéro RNA « {value} » n’est pas valide (W suivi de 9 chiffres).", code="invalid_rna")
     return compact

@@ -13,7 +13,8 @@ def install_append_only_triggers(schema_editor, table: str) -> None:
               RAISE EXCEPTION 'append-only table %: % refused', TG_TABLE_NAME, TG_OP;
             END;
             $$ LANGUAGE plpgsql;
-            """
+            """,
+            params=None,  # the body's % are PL/pgSQL placeholders, not driver parameters
         )
         schema_editor.execute(
             f'CREATE TRIGGER "{table}_append_only" BEFORE UPDATE OR DELETE ON "{table}" '

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from passnum.accounts.enums import OrganisationKind, Role
-from passnum.accounts.models import Organisation, User
+from passnum.accounts.models import User
 from passnum.accounts.services import membership_add, organisation_create
 from passnum.common.standard import Public, Service
 from passnum.geo.enums import TerritoryLevel
@@ -45,26 +45,41 @@ def seed_demo() -> None:
     org = organisation_create
     operator = org(name="Opérateur du Pass numérique", kind=OrganisationKind.OPERATOR, slug="operateur")
     marne = org(
-        name="Département de la Marne", kind=OrganisationKind.FUNDER, siren="225100015", slug="departement-marne"
+        name="Département de la Marne",
+        kind=OrganisationKind.FUNDER,
+        siren="225100015",
+        slug="departement-marne",
     )
-    reims = org(
-        name="CU du Grand Reims", kind=OrganisationKind.FUNDER, siren="200067213", slug="cu-grand-reims"
-    )
+    reims = org(name="CU du Grand Reims", kind=OrganisationKind.FUNDER, siren="200067213", slug="cu-grand-reims")
     ccas = org(
-        name="CCAS de Reims", kind=OrganisationKind.DISTRIBUTOR, siret="30112233900015", slug="ccas-reims",
+        name="CCAS de Reims",
+        kind=OrganisationKind.DISTRIBUTOR,
+        siret="30112233900015",
+        slug="ccas-reims",
         insee_code="51454",
     )
     france_services = org(
-        name="France Services d’Épernay", kind=OrganisationKind.DISTRIBUTOR, siret="31223344800017",
-        slug="france-services-epernay", insee_code="51230",
+        name="France Services d’Épernay",
+        kind=OrganisationKind.DISTRIBUTOR,
+        siret="31223344800017",
+        slug="france-services-epernay",
+        insee_code="51230",
     )
     asso = org(
-        name="Association Numérique pour tous 51", kind=OrganisationKind.DISTRIBUTOR, rna="W512000123",
-        slug="numerique-pour-tous-51", insee_code="51108",
+        name="Association Numérique pour tous 51",
+        kind=OrganisationKind.DISTRIBUTOR,
+        rna="W512000123",
+        slug="numerique-pour-tous-51",
+        insee_code="51108",
     )
     places = [
-        org(name=row["nom"], kind=OrganisationKind.PLACE, siret=row["pivot"], insee_code=row["code_insee"],
-            slug=row["id"])
+        org(
+            name=row["nom"],
+            kind=OrganisationKind.PLACE,
+            siret=row["pivot"],
+            insee_code=row["code_insee"],
+            slug=row["id"],
+        )
         for row in demo_places()
     ]
 
@@ -78,8 +93,7 @@ def seed_demo() -> None:
     distributor = person("prescripteur@demo.pass-numerique.fr", "Sacha", "Bernard", ccas, Role.MEMBER)
     membership_add(user=distributor, organisation=france_services, role=Role.MEMBER)
     place_user = person("lieu@demo.pass-numerique.fr", "Alex", "Petit", places[0])
-    person("operateur@demo.pass-numerique.fr", "Claude", "Moreau", operator,
-           is_staff=True, is_superuser=True)
+    person("operateur@demo.pass-numerique.fr", "Claude", "Moreau", operator, is_staff=True, is_superuser=True)
 
     today = timezone.localdate()
     program = program_create(
@@ -111,7 +125,9 @@ def seed_demo() -> None:
     for b in booklets[:4]:
         booklet_hand_out(booklet=b, actor=distributor, organisation=ccas)
     rows = demo_places()
-    for i, voucher in enumerate(Voucher.objects.filter(booklet__in=booklets[:3]).order_by("booklet__number", "position")[:9]):
+    for i, voucher in enumerate(
+        Voucher.objects.filter(booklet__in=booklets[:3]).order_by("booklet__number", "position")[:9]
+    ):
         row = rows[i % len(places)]
         service = SERVICE_BY_LABEL[row["services"].split("|")[0]]
         voucher_redeem(voucher=voucher, place=places[i % len(places)], service=service, actor=place_user)

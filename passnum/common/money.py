@@ -1,9 +1,13 @@
 """Money helpers. Every amount in this project is a signed integer number of euro cents, in fields named
 `*_cents`. Floats never touch money: parsing goes through Decimal, splitting through integer arithmetic."""
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 BPS_TOTAL = 10_000  # shares are in basis points; a program's shares sum to exactly this
+
+
+_AMOUNT_RE = re.compile(r"^-?\d{1,15}(?:\.(?P<decimals>\d+))?$")
 
 
 class InvalidAmount(ValueError):
@@ -11,19 +15,14 @@ class InvalidAmount(ValueError):
 
 
 def parse_euros(text: str | int | Decimal) -> int:
-    """'12,50 €' → 1250. Refuses more than two decimals and anything that is not a number."""
-    raw = str(text).replace("\u202f", "").replace("\xa0", "").replace(" ", "").replace("€", "")
-    raw = raw.replace(",", ".")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as exc:
-        raise InvalidAmount(f"« {text} » n’est pas un montant valide.") from exc
-    if not value.is_finite():
+    """'12,50 €' → 1250. Refuses more than two decimals, exponents and anything that is not a plain amount."""
+    raw = str(text).replace("\u202f", "").replace("\xa0", "").replace(" ", "").replace("€", "").replace(",", ".")
+    match = _AMOUNT_RE.match(raw)
+    if not match:
         raise InvalidAmount(f"« {text} » n’est pas un montant valide.")
-    cents = value * 100
-    if cents != cents.to_integral_value():
+    if len(match.group("decimals") or "") > 2:
         raise InvalidAmount("Un montant a au plus deux décimales (centimes).")
-    return int(cents)
+    return int(Decimal(raw) * 100)
 
 
 def format_euros(cents: int) -> str:

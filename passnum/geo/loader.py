@@ -117,9 +117,7 @@ def load_geography(*, using: str = "default", apps=None) -> dict[str, int]:
             ["name", "region"],
             using,
         )
-        written += _sync(
-            epci_model, {code: (name, kind) for code, name, kind in data["epci"]}, ["name", "kind"], using
-        )
+        written += _sync(epci_model, {code: (name, kind) for code, name, kind in data["epci"]}, ["name", "kind"], using)
         written += _sync(
             commune_model,
             communes,

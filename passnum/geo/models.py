@@ -29,9 +29,7 @@ class Region(models.Model):
 class Departement(models.Model):
     code = models.CharField("code Insee", max_length=3, primary_key=True)
     name = models.CharField("nom", max_length=100)
-    region = models.ForeignKey(
-        Region, on_delete=models.PROTECT, related_name="departements", verbose_name="région"
-    )
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="departements", verbose_name="région")
 
     class Meta:
         verbose_name = "département"
@@ -64,9 +62,7 @@ class Commune(models.Model):
     departement = models.ForeignKey(
         Departement, on_delete=models.PROTECT, related_name="communes", verbose_name="département"
     )
-    region = models.ForeignKey(
-        Region, on_delete=models.PROTECT, related_name="communes", verbose_name="région"
-    )
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="communes", verbose_name="région")
     epci = models.ForeignKey(
         Epci, on_delete=models.PROTECT, null=True, blank=True, related_name="communes", verbose_name="EPCI"
     )
@@ -93,17 +89,13 @@ class Commune(models.Model):
 class PostalCode(models.Model):
     # Lookups by code use the unique (code, commune) index: code is its leading column.
     code = models.CharField("code postal", max_length=5)
-    commune = models.ForeignKey(
-        Commune, on_delete=models.CASCADE, related_name="postal_codes", verbose_name="commune"
-    )
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="postal_codes", verbose_name="commune")
 
     class Meta:
         verbose_name = "code postal"
         verbose_name_plural = "codes postaux"
         ordering = ["code", "commune_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["code", "commune"], name="geo_postalcode_unique_code_commune")
-        ]
+        constraints = [models.UniqueConstraint(fields=["code", "commune"], name="geo_postalcode_unique_code_commune")]
 
     def __str__(self):
         return f"{self.code} {self.commune.name}"

@@ -37,9 +37,7 @@ def unknown_codes(*, level: TerritoryLevel | str, codes: list[str]) -> list[str]
     wanted = list(dict.fromkeys(codes))
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
-        found.update(
-            model.objects.filter(code__in=wanted[start : start + _CHUNK]).values_list("code", flat=True)
-        )
+        found.update(model.objects.filter(code__in=wanted[start : start + _CHUNK]).values_list("code", flat=True))
     return [code for code in wanted if code not in found]
 
 
@@ -59,9 +57,7 @@ def territory_filter(items: Iterable[tuple[str, str]], *, prefix: str = "") -> Q
 
     q = Q(**{f"{prefix}pk__in": []})
     if codes[TerritoryLevel.COMMUNE]:
-        q |= lookup("code", codes[TerritoryLevel.COMMUNE]) | lookup(
-            "parent_id", codes[TerritoryLevel.COMMUNE]
-        )
+        q |= lookup("code", codes[TerritoryLevel.COMMUNE]) | lookup("parent_id", codes[TerritoryLevel.COMMUNE])
     if codes[TerritoryLevel.EPCI]:
         q |= lookup("epci_id", codes[TerritoryLevel.EPCI])
     if codes[TerritoryLevel.DEPARTEMENT]:

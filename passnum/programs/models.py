@@ -64,7 +64,10 @@ class ProgramFunder(models.Model):
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="funders")
     funder = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.PROTECT, related_name="program_shares", verbose_name="financeur"
+        "accounts.Organisation",
+        on_delete=models.PROTECT,
+        related_name="program_shares",
+        verbose_name="financeur",
     )
     share_bps = models.PositiveIntegerField("part (points de base)")
     budget_cents = models.BigIntegerField("budget (centimes)")

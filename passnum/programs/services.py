@@ -67,7 +67,9 @@ def _validate(data: ProgramData, *, owner: Organisation) -> None:
         )
     if data.valid_until < data.valid_from:
         raise DomainError(
-            "La fin de validité doit être postérieure au début.", code="dates_out_of_order", field="valid_until"
+            "La fin de validité doit être postérieure au début.",
+            code="dates_out_of_order",
+            field="valid_until",
         )
     if not 0 <= data.grace_days <= MAX_GRACE_DAYS:
         raise DomainError(
@@ -101,9 +103,7 @@ def _validate_funders(funders: list[FunderShare], *, owner: Organisation) -> Non
         if f.funder.kind != OrganisationKind.FUNDER:
             raise DomainError(f"« {f.funder} » n’est pas un financeur.", code="not_a_funder", field="funders")
         if not 1 <= f.share_bps <= BPS_TOTAL:
-            raise DomainError(
-                "Chaque part est comprise entre 0,01 % et 100 %.", code="invalid_share", field="funders"
-            )
+            raise DomainError("Chaque part est comprise entre 0,01 % et 100 %.", code="invalid_share", field="funders")
         if not 0 <= f.budget_cents <= MAX_BUDGET_CENTS:
             raise DomainError(
                 f"Le budget de chaque financeur est compris entre 0 € et {format_euros(MAX_BUDGET_CENTS)}.",
@@ -132,7 +132,9 @@ def _validate_territory(territory: list[tuple[str, str]]) -> None:
         if bad:
             label = TerritoryLevel(level).label
             raise DomainError(
-                f"Code {label.lower()} inconnu : {', '.join(bad)}.", code="unknown_insee_code", field="territory"
+                f"Code {label.lower()} inconnu : {', '.join(bad)}.",
+                code="unknown_insee_code",
+                field="territory",
             )
 
 
@@ -199,9 +201,9 @@ def program_update(*, program: Program, organisation: Organisation, actor, data:
     _validate(data, owner=program.owner)
     with transaction.atomic():
         program = Program.objects.select_for_update(of=("self",)).get(pk=program.pk)
-        current = {pf.funder_id: pf for pf in ProgramFunder.objects.select_for_update(of=("self",)).filter(
-            program=program
-        )}
+        current = {
+            pf.funder_id: pf for pf in ProgramFunder.objects.select_for_update(of=("self",)).filter(program=program)
+        }
         issued = program.next_booklet_number > 1
         wanted = {f.funder.id: f for f in data.funders}
         if issued:
@@ -212,9 +214,7 @@ def program_update(*, program: Program, organisation: Organisation, actor, data:
                     "Des chèques ont déjà été émis : la valeur faciale et la taille des carnets ne changent plus.",
                     code="program_frozen",
                 )
-            if set(wanted) != set(current) or any(
-                wanted[fid].share_bps != current[fid].share_bps for fid in current
-            ):
+            if set(wanted) != set(current) or any(wanted[fid].share_bps != current[fid].share_bps for fid in current):
                 raise DomainError(
                     "Des chèques ont déjà été émis : les financeurs et leurs parts ne changent plus.",
                     code="program_frozen",

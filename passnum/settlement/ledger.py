@@ -105,9 +105,7 @@ def transaction_hash(
     """SHA-256 over a canonical text of the transaction. Documented in docs/architecture.md so that anyone
     can recompute it from an export without this code."""
     body = "\n".join(f"{key}={amount}" for key, amount in sorted(lines))
-    canonical = "|".join(
-        [str(seq), kind, created_at.astimezone(dt.UTC).isoformat(), object_type, object_id, prev_hash]
-    )
+    canonical = "|".join([str(seq), kind, created_at.astimezone(dt.UTC).isoformat(), object_type, object_id, prev_hash])
     return hashlib.sha256(f"{canonical}\n{body}".encode()).hexdigest()
 
 

@@ -56,6 +56,9 @@ class LedgerChainHead(models.Model):
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
 
+    def __str__(self):
+        return f"#{self.last_seq} {self.last_hash[:12]}"
+
 
 class LedgerTransaction(AppendOnlyModel):
     seq = models.BigIntegerField(unique=True)

@@ -77,7 +77,10 @@ def expected_balances() -> dict[str, int]:
         return shares_cache[program_id]
 
     for pf in ProgramFunder.objects.all():
-        add(program_account(AccountKind.COMMITMENT, program_id=pf.program_id, funder_id=pf.funder_id), -pf.budget_cents)
+        add(
+            program_account(AccountKind.COMMITMENT, program_id=pf.program_id, funder_id=pf.funder_id),
+            -pf.budget_cents,
+        )
         add(
             program_account(AccountKind.BUDGET, program_id=pf.program_id, funder_id=pf.funder_id),
             pf.budget_cents - pf.committed_cents,

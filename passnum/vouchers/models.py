@@ -121,6 +121,9 @@ class VoucherStatusLog(AppendOnlyModel):
         verbose_name = "changement de statut"
         ordering = ["at", "id"]
 
+    def __str__(self):
+        return f"{self.voucher_id}: {self.from_status} → {self.to_status}"
+
 
 class Redemption(models.Model):
     """A voucher used at a place for a service. Undone within a short window by setting `undone_at`; the
@@ -141,10 +144,15 @@ class Redemption(models.Model):
         verbose_name = "encaissement"
         constraints = [
             models.UniqueConstraint(
-                fields=["voucher"], condition=Q(undone_at__isnull=True), name="redemption_one_active_per_voucher"
+                fields=["voucher"],
+                condition=Q(undone_at__isnull=True),
+                name="redemption_one_active_per_voucher",
             ),
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="redemption_amount_positive"),
             models.CheckConstraint(
                 condition=Q(undone_at__isnull=True) | ~Q(undo_reason=""), name="redemption_undo_has_reason"
             ),
         ]
+
+    def __str__(self):
+        return f"{self.voucher_id} @ {self.place_id}"

@@ -69,13 +69,12 @@ def booklets_issue(*, program: Program, count: int, actor=None, organisation=Non
     The ProgramFunder rows are locked, and their CHECK (committed ≤ budget) is the database's last barrier."""
     if not 1 <= count <= MAX_BOOKLETS_PER_CALL:
         raise DomainError(
-            f"Le nombre de carnets est compris entre 1 et {MAX_BOOKLETS_PER_CALL}.", code="invalid_booklet_count"
+            f"Le nombre de carnets est compris entre 1 et {MAX_BOOKLETS_PER_CALL}.",
+            code="invalid_booklet_count",
         )
     with transaction.atomic():
         program = Program.objects.select_for_update(of=("self",)).get(pk=program.pk)
-        funders = list(
-            ProgramFunder.objects.select_for_update(of=("self",)).filter(program=program).order_by("id")
-        )
+        funders = list(ProgramFunder.objects.select_for_update(of=("self",)).filter(program=program).order_by("id"))
         per_voucher = dict(split_by_shares(program.face_value_cents, [(f.funder_id, f.share_bps) for f in funders]))
         n_vouchers = count * program.vouchers_per_booklet
         for f in funders:
@@ -216,7 +215,12 @@ def voucher_redeem(*, voucher: Voucher, place, service: str, actor=None) -> Rede
         Voucher.objects.filter(pk=voucher.pk).update(status=S.REDEEMED, redeemed_at=now)
         lines = []
         for fid, part in _per_funder(voucher.program_id, voucher.face_value_cents):
-            lines.append((program_account(AccountKind.OUTSTANDING, program_id=voucher.program_id, funder_id=fid), -part))
+            lines.append(
+                (
+                    program_account(AccountKind.OUTSTANDING, program_id=voucher.program_id, funder_id=fid),
+                    -part,
+                )
+            )
             lines.append((payable_account(place_id=place.id, funder_id=fid), part))
         ledger_post(kind=TransactionKind.REDEEM, lines=lines, obj=redemption)
         journal_record(action="voucher.redeem", actor=actor, organisation=place, obj=redemption)
@@ -249,7 +253,11 @@ def redemption_undo(*, redemption: Redemption, reason: str, actor=None) -> Redem
             lines.append((program_account(AccountKind.OUTSTANDING, program_id=voucher.program_id, funder_id=fid), part))
         ledger_post(kind=TransactionKind.REDEEM_UNDO, lines=lines, memo=reason, obj=redemption)
         journal_record(
-            action="redemption.undo", actor=actor, organisation=redemption.place, obj=redemption, data={"reason": reason}
+            action="redemption.undo",
+            actor=actor,
+            organisation=redemption.place,
+            obj=redemption,
+            data={"reason": reason},
         )
     return redemption
 

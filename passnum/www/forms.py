@@ -5,21 +5,34 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
-from dsfr.forms import DsfrBaseForm
+from dsfr.forms import DsfrBaseForm, DsfrDjangoTemplates
 
 from passnum.accounts.enums import OrganisationKind, Role
 from passnum.accounts.models import Organisation
 from passnum.common.money import InvalidAmount, parse_euros
 from passnum.common.standard import Public, Service
 from passnum.geo.enums import TerritoryLevel
+from passnum.programs.models import MAX_BUDGET_CENTS, MAX_FACE_VALUE_CENTS
 
 CODE_SPLIT = re.compile(r"[\s,;]+")
 
+# FORM_RENDERER (TemplatesSetting) looks templates up in INSTALLED_APPS order, where "django.forms" precedes "dsfr":
+# Django's stock widget and error templates would win over django-dsfr's, and checkboxes, radio buttons and error
+# messages would lose their DSFR markup (fr-checkbox-group, fr-radio-group, fr-error-text). Every form here (and
+# the funders' formset) renders with django-dsfr's own renderer, which looks in django-dsfr's templates first.
+DSFR_FORM_RENDERER = DsfrDjangoTemplates()
 
-class LoginForm(DsfrBaseForm, AuthenticationForm):
+
+class PassnumForm(DsfrBaseForm):
+    default_renderer = DSFR_FORM_RENDERER
+
+
+class LoginForm(PassnumForm, AuthenticationForm):
     username = forms.EmailField(label="Adresse électronique", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(
-        label="Mot de passe", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label="Mot de passe",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     error_messages = {
         "invalid_login": "Adresse électronique ou mot de passe incorrect.",
@@ -27,11 +40,11 @@ class LoginForm(DsfrBaseForm, AuthenticationForm):
     }
 
 
-class PasswordResetRequestForm(DsfrBaseForm, PasswordResetForm):
+class PasswordResetRequestForm(PassnumForm, PasswordResetForm):
     email = forms.EmailField(label="Adresse électronique", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
 
 
-class NewPasswordForm(DsfrBaseForm, SetPasswordForm):
+class NewPasswordForm(PassnumForm, SetPasswordForm):
     pass
 
 
@@ -50,8 +63,9 @@ class EurosField(forms.CharField):
         except InvalidAmount as exc:
             raise forms.ValidationError(str(exc)) from exc
         if cents < self.min_cents:
-            raise forms.ValidationError("Le montant ne peut pas être négatif." if self.min_cents == 0 else
-                                        "Le montant doit être positif.")
+            raise forms.ValidationError(
+                "Le montant ne peut pas être négatif." if self.min_cents == 0 else "Le montant doit être positif."
+            )
         if self.max_cents is not None and cents > self.max_cents:
             raise forms.ValidationError("Ce montant est trop élevé.")
         return cents
@@ -84,10 +98,10 @@ class CodesField(forms.CharField):
         return [c.upper() for c in CODE_SPLIT.split(value.strip()) if c]
 
 
-class ProgramForm(DsfrBaseForm):
+class ProgramForm(PassnumForm):
     name = forms.CharField(label="Nom du dispositif", max_length=200)
     description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    face_value = EurosField(label="Valeur d’un chèque (€)", min_cents=1, initial="10")
+    face_value = EurosField(label="Valeur d’un chèque (€)", min_cents=1, max_cents=MAX_FACE_VALUE_CENTS, initial="10")
     vouchers_per_booklet = forms.IntegerField(label="Nombre de chèques par carnet", initial=10)
     valid_from = forms.DateField(label="Début de validité", widget=forms.DateInput(attrs={"type": "date"}))
     valid_until = forms.DateField(label="Fin de validité", widget=forms.DateInput(attrs={"type": "date"}))
@@ -106,7 +120,9 @@ class ProgramForm(DsfrBaseForm):
     )
     territory_epci = CodesField(label="EPCI (numéros SIREN)", required=False, help_text="Exemple : 200067999")
     territory_communes = CodesField(
-        label="Communes (codes INSEE)", required=False, help_text="Exemple : 60057. Séparez les codes par des virgules."
+        label="Communes (codes INSEE)",
+        required=False,
+        help_text="Exemple : 60057. Séparez les codes par des virgules.",
     )
 
     def territory(self) -> list[tuple[str, str]]:
@@ -119,12 +135,12 @@ class ProgramForm(DsfrBaseForm):
         )
 
 
-class FunderShareForm(DsfrBaseForm):
+class FunderShareForm(PassnumForm):
     funder = forms.ModelChoiceField(
         label="Financeur", queryset=Organisation.objects.none(), required=False, empty_label="— Aucun —"
     )
     share = PercentField(label="Part (%)", required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
-    budget = EurosField(label="Budget (€)", required=False)
+    budget = EurosField(label="Budget (€)", required=False, max_cents=MAX_BUDGET_CENTS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -141,10 +157,12 @@ class FunderShareForm(DsfrBaseForm):
         return data
 
 
-FunderShareFormSet = forms.formset_factory(FunderShareForm, extra=0, min_num=1, max_num=10, validate_max=True)
+FunderShareFormSet = forms.formset_factory(
+    FunderShareForm, extra=0, min_num=1, max_num=10, validate_max=True, renderer=DSFR_FORM_RENDERER
+)
 
 
-class SwitchOrganisationForm(DsfrBaseForm):
+class SwitchOrganisationForm(PassnumForm):
     organisation = forms.TypedChoiceField(label="Organisation", coerce=int, widget=forms.RadioSelect)
 
     def __init__(self, *args, memberships, **kwargs):
@@ -154,12 +172,12 @@ class SwitchOrganisationForm(DsfrBaseForm):
         ]
 
 
-class InvitationForm(DsfrBaseForm):
+class InvitationForm(PassnumForm):
     email = forms.EmailField(label="Adresse électronique de la personne")
     role = forms.ChoiceField(label="Rôle", choices=Role.choices, initial=Role.MEMBER)
 
 
-class AcceptInvitationForm(DsfrBaseForm):
+class AcceptInvitationForm(PassnumForm):
     first_name = forms.CharField(label="Prénom", max_length=150, required=False)
     last_name = forms.CharField(label="Nom", max_length=150, required=False)
     password = forms.CharField(

@@ -273,9 +273,7 @@ def _program_form_page(request, *, program=None):
                 return redirect("www:program_detail", slug=program.slug)
     elif program is None:
         form = ProgramForm()
-        formset = FunderShareFormSet(
-            prefix="funders", initial=[{"funder": request.organisation, "share": "100"}, {}]
-        )
+        formset = FunderShareFormSet(prefix="funders", initial=[{"funder": request.organisation, "share": "100"}, {}])
     else:
         codes = {level: [] for level in TerritoryLevel.values}
         for t in program.territory.order_by("code"):

@@ -15,9 +15,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "code",
-                    models.CharField(
-                        max_length=3, primary_key=True, serialize=False, verbose_name="code Insee"
-                    ),
+                    models.CharField(max_length=3, primary_key=True, serialize=False, verbose_name="code Insee"),
                 ),
                 ("name", models.CharField(max_length=100, verbose_name="nom")),
             ],
@@ -61,9 +59,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "code",
-                    models.CharField(
-                        max_length=3, primary_key=True, serialize=False, verbose_name="code Insee"
-                    ),
+                    models.CharField(max_length=3, primary_key=True, serialize=False, verbose_name="code Insee"),
                 ),
                 ("name", models.CharField(max_length=100, verbose_name="nom")),
             ],
@@ -78,9 +74,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "code",
-                    models.CharField(
-                        max_length=5, primary_key=True, serialize=False, verbose_name="code Insee"
-                    ),
+                    models.CharField(max_length=5, primary_key=True, serialize=False, verbose_name="code Insee"),
                 ),
                 ("name", models.CharField(max_length=100, verbose_name="nom")),
                 (
@@ -164,9 +158,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=5, verbose_name="code postal")),
                 (
@@ -184,9 +176,7 @@ class Migration(migrations.Migration):
                 "verbose_name_plural": "codes postaux",
                 "ordering": ["code", "commune_id"],
                 "constraints": [
-                    models.UniqueConstraint(
-                        fields=("code", "commune"), name="geo_postalcode_unique_code_commune"
-                    )
+                    models.UniqueConstraint(fields=("code", "commune"), name="geo_postalcode_unique_code_commune")
                 ],
             },
         ),

@@ -6,107 +6,190 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Program',
+            name="Program",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='nom')),
-                ('slug', models.SlugField(max_length=80, unique=True, verbose_name='identifiant')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('face_value_cents', models.PositiveIntegerField(default=1000, verbose_name='valeur faciale (centimes)')),
-                ('vouchers_per_booklet', models.PositiveSmallIntegerField(default=10, verbose_name='chèques par carnet')),
-                ('valid_from', models.DateField(verbose_name='début de validité')),
-                ('valid_until', models.DateField(verbose_name='fin de validité')),
-                ('grace_days', models.PositiveSmallIntegerField(default=30, verbose_name='délai de grâce (jours)')),
-                ('eligible_services', models.JSONField(default=list, verbose_name='services éligibles')),
-                ('target_publics', models.JSONField(default=list, verbose_name='publics visés')),
-                ('next_booklet_number', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='owned_programs', to='accounts.organisation', verbose_name='financeur pilote')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="nom")),
+                ("slug", models.SlugField(max_length=80, unique=True, verbose_name="identifiant")),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                (
+                    "face_value_cents",
+                    models.PositiveIntegerField(default=1000, verbose_name="valeur faciale (centimes)"),
+                ),
+                (
+                    "vouchers_per_booklet",
+                    models.PositiveSmallIntegerField(default=10, verbose_name="chèques par carnet"),
+                ),
+                ("valid_from", models.DateField(verbose_name="début de validité")),
+                ("valid_until", models.DateField(verbose_name="fin de validité")),
+                (
+                    "grace_days",
+                    models.PositiveSmallIntegerField(default=30, verbose_name="délai de grâce (jours)"),
+                ),
+                ("eligible_services", models.JSONField(default=list, verbose_name="services éligibles")),
+                ("target_publics", models.JSONField(default=list, verbose_name="publics visés")),
+                ("next_booklet_number", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_programs",
+                        to="accounts.organisation",
+                        verbose_name="financeur pilote",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'dispositif',
-                'ordering': ['-valid_from', 'name'],
+                "verbose_name": "dispositif",
+                "ordering": ["-valid_from", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ProgramFunder',
+            name="ProgramFunder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('share_bps', models.PositiveIntegerField(verbose_name='part (points de base)')),
-                ('budget_cents', models.BigIntegerField(verbose_name='budget (centimes)')),
-                ('committed_cents', models.BigIntegerField(default=0, verbose_name='engagé (centimes)')),
-                ('funder', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='program_shares', to='accounts.organisation', verbose_name='financeur')),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='funders', to='programs.program')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("share_bps", models.PositiveIntegerField(verbose_name="part (points de base)")),
+                ("budget_cents", models.BigIntegerField(verbose_name="budget (centimes)")),
+                ("committed_cents", models.BigIntegerField(default=0, verbose_name="engagé (centimes)")),
+                (
+                    "funder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="program_shares",
+                        to="accounts.organisation",
+                        verbose_name="financeur",
+                    ),
+                ),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="funders",
+                        to="programs.program",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'financeur du dispositif',
-                'ordering': ['id'],
+                "verbose_name": "financeur du dispositif",
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ProgramTerritory',
+            name="ProgramTerritory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.CharField(choices=[('commune', 'Commune'), ('epci', 'EPCI'), ('departement', 'Département'), ('region', 'Région')], max_length=12, verbose_name='niveau')),
-                ('code', models.CharField(max_length=9, verbose_name='code')),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='territory', to='programs.program')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("commune", "Commune"),
+                            ("epci", "EPCI"),
+                            ("departement", "Département"),
+                            ("region", "Région"),
+                        ],
+                        max_length=12,
+                        verbose_name="niveau",
+                    ),
+                ),
+                ("code", models.CharField(max_length=9, verbose_name="code")),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="territory",
+                        to="programs.program",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'territoire du dispositif',
+                "verbose_name": "territoire du dispositif",
             },
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('face_value_cents__gt', 0), ('face_value_cents__lte', 10000)), name='program_face_value_range'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("face_value_cents__gt", 0), ("face_value_cents__lte", 10000)),
+                name="program_face_value_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('vouchers_per_booklet__gte', 1), ('vouchers_per_booklet__lte', 50)), name='program_vouchers_per_booklet_range'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("vouchers_per_booklet__gte", 1), ("vouchers_per_booklet__lte", 50)),
+                name="program_vouchers_per_booklet_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('valid_until__gte', models.F('valid_from'))), name='program_dates_order'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("valid_until__gte", models.F("valid_from"))), name="program_dates_order"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('grace_days__lte', 365)), name='program_grace_days_max'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("grace_days__lte", 365)), name="program_grace_days_max"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='program',
-            constraint=models.CheckConstraint(condition=models.Q(('next_booklet_number__gte', 1)), name='program_next_booklet_pos'),
+            model_name="program",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("next_booklet_number__gte", 1)), name="program_next_booklet_pos"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='programfunder',
-            constraint=models.UniqueConstraint(fields=('program', 'funder'), name='program_funder_unique'),
+            model_name="programfunder",
+            constraint=models.UniqueConstraint(fields=("program", "funder"), name="program_funder_unique"),
         ),
         migrations.AddConstraint(
-            model_name='programfunder',
-            constraint=models.CheckConstraint(condition=models.Q(('share_bps__gte', 1), ('share_bps__lte', 10000)), name='program_funder_share_range'),
+            model_name="programfunder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("share_bps__gte", 1), ("share_bps__lte", 10000)),
+                name="program_funder_share_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='programfunder',
-            constraint=models.CheckConstraint(condition=models.Q(('budget_cents__gte', 0), ('budget_cents__lte', 10000000000)), name='program_funder_budget_range'),
+            model_name="programfunder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("budget_cents__gte", 0), ("budget_cents__lte", 10000000000)),
+                name="program_funder_budget_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='programfunder',
-            constraint=models.CheckConstraint(condition=models.Q(('committed_cents__gte', 0), ('committed_cents__lte', models.F('budget_cents'))), name='program_funder_within_budget'),
+            model_name="programfunder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("committed_cents__gte", 0), ("committed_cents__lte", models.F("budget_cents"))),
+                name="program_funder_within_budget",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='programterritory',
-            constraint=models.UniqueConstraint(fields=('program', 'level', 'code'), name='program_territory_unique'),
+            model_name="programterritory",
+            constraint=models.UniqueConstraint(fields=("program", "level", "code"), name="program_territory_unique"),
         ),
         migrations.AddConstraint(
-            model_name='programterritory',
-            constraint=models.CheckConstraint(condition=models.Q(('level__in', ['commune', 'epci', 'departement', 'region'])), name='program_territory_level'),
+            model_name="programterritory",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("level__in", ["commune", "epci", "departement", "region"])),
+                name="program_territory_level",
+            ),
         ),
     ]

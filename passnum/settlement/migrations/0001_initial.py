@@ -6,78 +6,190 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('programs', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("programs", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LedgerChainHead',
+            name="LedgerChainHead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_seq', models.BigIntegerField(default=0)),
-                ('last_hash', models.CharField(default='0000000000000000000000000000000000000000000000000000000000000000', max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("last_seq", models.BigIntegerField(default=0)),
+                (
+                    "last_hash",
+                    models.CharField(
+                        default="0000000000000000000000000000000000000000000000000000000000000000",
+                        max_length=64,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LedgerAccount',
+            name="LedgerAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('commitment', 'Engagement du financeur'), ('budget', 'Budget disponible'), ('outstanding', 'Chèques en circulation'), ('released', 'Valeur libérée (expirée)'), ('payable', 'À payer au lieu'), ('paid', 'Payé')], max_length=20)),
-                ('key', models.CharField(max_length=80, unique=True)),
-                ('funder', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='ledger_accounts_as_funder', to='accounts.organisation')),
-                ('place', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger_accounts_as_place', to='accounts.organisation')),
-                ('program', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='programs.program')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("commitment", "Engagement du financeur"),
+                            ("budget", "Budget disponible"),
+                            ("outstanding", "Chèques en circulation"),
+                            ("released", "Valeur libérée (expirée)"),
+                            ("payable", "À payer au lieu"),
+                            ("paid", "Payé"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("key", models.CharField(max_length=80, unique=True)),
+                (
+                    "funder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger_accounts_as_funder",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "place",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger_accounts_as_place",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "program",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="programs.program",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'compte du grand livre',
+                "verbose_name": "compte du grand livre",
             },
         ),
         migrations.CreateModel(
-            name='LedgerTransaction',
+            name="LedgerTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField(unique=True)),
-                ('kind', models.CharField(choices=[('budget_set', 'Budget engagé ou modifié'), ('issue', 'Émission de chèques'), ('cancel', 'Annulation de chèques'), ('redeem', 'Encaissement'), ('redeem_undo', 'Annulation d’encaissement'), ('pay', 'Paiement'), ('expire', 'Expiration')], max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('memo', models.CharField(blank=True, max_length=200)),
-                ('object_type', models.CharField(blank=True, max_length=60)),
-                ('object_id', models.CharField(blank=True, max_length=64)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("seq", models.BigIntegerField(unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("budget_set", "Budget engagé ou modifié"),
+                            ("issue", "Émission de chèques"),
+                            ("cancel", "Annulation de chèques"),
+                            ("redeem", "Encaissement"),
+                            ("redeem_undo", "Annulation d’encaissement"),
+                            ("pay", "Paiement"),
+                            ("expire", "Expiration"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("memo", models.CharField(blank=True, max_length=200)),
+                ("object_type", models.CharField(blank=True, max_length=60)),
+                ("object_id", models.CharField(blank=True, max_length=64)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
             ],
             options={
-                'verbose_name': 'écriture du grand livre',
-                'ordering': ['seq'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['budget_set', 'issue', 'cancel', 'redeem', 'redeem_undo', 'pay', 'expire'])), name='ledger_tx_kind'), models.CheckConstraint(condition=models.Q(('seq__gte', 1)), name='ledger_tx_seq_positive')],
+                "verbose_name": "écriture du grand livre",
+                "ordering": ["seq"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "kind__in",
+                                ["budget_set", "issue", "cancel", "redeem", "redeem_undo", "pay", "expire"],
+                            )
+                        ),
+                        name="ledger_tx_kind",
+                    ),
+                    models.CheckConstraint(condition=models.Q(("seq__gte", 1)), name="ledger_tx_seq_positive"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount_cents', models.BigIntegerField()),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='settlement.ledgeraccount')),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='settlement.ledgertransaction')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("amount_cents", models.BigIntegerField()),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="settlement.ledgeraccount",
+                    ),
+                ),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="settlement.ledgertransaction",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ligne d’écriture',
+                "verbose_name": "ligne d’écriture",
             },
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['commitment', 'budget', 'outstanding', 'released', 'payable', 'paid'])), name='ledger_account_kind'),
+            model_name="ledgeraccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind__in", ["commitment", "budget", "outstanding", "released", "payable", "paid"])
+                ),
+                name="ledger_account_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind__in', ['commitment', 'budget', 'outstanding', 'released']), ('program__isnull', False), ('place__isnull', True)), models.Q(('kind', 'payable'), ('place__isnull', False), ('program__isnull', True)), models.Q(('kind', 'paid'), ('place__isnull', True), ('program__isnull', True)), _connector='OR'), name='ledger_account_shape'),
+            model_name="ledgeraccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("kind__in", ["commitment", "budget", "outstanding", "released"]),
+                        ("program__isnull", False),
+                        ("place__isnull", True),
+                    ),
+                    models.Q(("kind", "payable"), ("place__isnull", False), ("program__isnull", True)),
+                    models.Q(("kind", "paid"), ("place__isnull", True), ("program__isnull", True)),
+                    _connector="OR",
+                ),
+                name="ledger_account_shape",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_cents', 0), _negated=True), name='ledger_entry_nonzero'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_cents", 0), _negated=True), name="ledger_entry_nonzero"
+            ),
         ),
     ]

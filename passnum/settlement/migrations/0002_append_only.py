@@ -2,7 +2,7 @@ from django.db import migrations
 
 from passnum.common.db import drop_append_only_triggers, install_append_only_triggers
 
-TABLES = ["settlement_ledgertransaction","settlement_ledgerentry"]
+TABLES = ["settlement_ledgertransaction", "settlement_ledgerentry"]
 
 
 def forwards(apps, schema_editor):

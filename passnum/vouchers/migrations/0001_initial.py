@@ -7,150 +7,363 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('programs', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("programs", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Booklet',
+            name="Booklet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField(verbose_name='numéro')),
-                ('allocated_at', models.DateTimeField(blank=True, null=True)),
-                ('handed_out_at', models.DateTimeField(blank=True, null=True)),
-                ('issued_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('distributor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='booklets', to='accounts.organisation', verbose_name='prescripteur')),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='booklets', to='programs.program')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("number", models.PositiveIntegerField(verbose_name="numéro")),
+                ("allocated_at", models.DateTimeField(blank=True, null=True)),
+                ("handed_out_at", models.DateTimeField(blank=True, null=True)),
+                ("issued_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "distributor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="booklets",
+                        to="accounts.organisation",
+                        verbose_name="prescripteur",
+                    ),
+                ),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="booklets",
+                        to="programs.program",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'carnet',
-                'ordering': ['program_id', 'number'],
+                "verbose_name": "carnet",
+                "ordering": ["program_id", "number"],
             },
         ),
         migrations.CreateModel(
-            name='Voucher',
+            name="Voucher",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(verbose_name='rang dans le carnet')),
-                ('code', models.CharField(max_length=13, unique=True, verbose_name='code')),
-                ('face_value_cents', models.PositiveIntegerField(verbose_name='valeur faciale (centimes)')),
-                ('status', models.CharField(choices=[('issued', 'Émis'), ('distributed', 'Remis au bénéficiaire'), ('redeemed', 'Encaissé'), ('claimed', 'Demandé en remboursement'), ('paid', 'Payé'), ('expired', 'Expiré'), ('cancelled', 'Annulé')], default='issued', max_length=12, verbose_name='statut')),
-                ('distributed_at', models.DateTimeField(blank=True, null=True)),
-                ('redeemed_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('expired_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_reason', models.CharField(blank=True, max_length=200, verbose_name='motif d’annulation')),
-                ('booklet', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='vouchers', to='vouchers.booklet')),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='vouchers', to='programs.program')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("position", models.PositiveSmallIntegerField(verbose_name="rang dans le carnet")),
+                ("code", models.CharField(max_length=13, unique=True, verbose_name="code")),
+                ("face_value_cents", models.PositiveIntegerField(verbose_name="valeur faciale (centimes)")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("issued", "Émis"),
+                            ("distributed", "Remis au bénéficiaire"),
+                            ("redeemed", "Encaissé"),
+                            ("claimed", "Demandé en remboursement"),
+                            ("paid", "Payé"),
+                            ("expired", "Expiré"),
+                            ("cancelled", "Annulé"),
+                        ],
+                        default="issued",
+                        max_length=12,
+                        verbose_name="statut",
+                    ),
+                ),
+                ("distributed_at", models.DateTimeField(blank=True, null=True)),
+                ("redeemed_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("expired_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "cancel_reason",
+                    models.CharField(blank=True, max_length=200, verbose_name="motif d’annulation"),
+                ),
+                (
+                    "booklet",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="vouchers",
+                        to="vouchers.booklet",
+                    ),
+                ),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="vouchers",
+                        to="programs.program",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'chèque',
+                "verbose_name": "chèque",
             },
         ),
         migrations.CreateModel(
-            name='Redemption',
+            name="Redemption",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('service', models.CharField(max_length=40, verbose_name='service')),
-                ('amount_cents', models.PositiveIntegerField()),
-                ('redeemed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('undo_reason', models.CharField(blank=True, max_length=200)),
-                ('place', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='redemptions', to='accounts.organisation')),
-                ('redeemed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('voucher', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='redemptions', to='vouchers.voucher')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("service", models.CharField(max_length=40, verbose_name="service")),
+                ("amount_cents", models.PositiveIntegerField()),
+                ("redeemed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                ("undo_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "place",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="redemptions",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "redeemed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "voucher",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="redemptions",
+                        to="vouchers.voucher",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'encaissement',
+                "verbose_name": "encaissement",
             },
         ),
         migrations.CreateModel(
-            name='VoucherStatusLog',
+            name="VoucherStatusLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(choices=[('issued', 'Émis'), ('distributed', 'Remis au bénéficiaire'), ('redeemed', 'Encaissé'), ('claimed', 'Demandé en remboursement'), ('paid', 'Payé'), ('expired', 'Expiré'), ('cancelled', 'Annulé')], max_length=12)),
-                ('to_status', models.CharField(choices=[('issued', 'Émis'), ('distributed', 'Remis au bénéficiaire'), ('redeemed', 'Encaissé'), ('claimed', 'Demandé en remboursement'), ('paid', 'Payé'), ('expired', 'Expiré'), ('cancelled', 'Annulé')], max_length=12)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organisation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('voucher', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='status_log', to='vouchers.voucher')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                (
+                    "from_status",
+                    models.CharField(
+                        choices=[
+                            ("issued", "Émis"),
+                            ("distributed", "Remis au bénéficiaire"),
+                            ("redeemed", "Encaissé"),
+                            ("claimed", "Demandé en remboursement"),
+                            ("paid", "Payé"),
+                            ("expired", "Expiré"),
+                            ("cancelled", "Annulé"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("issued", "Émis"),
+                            ("distributed", "Remis au bénéficiaire"),
+                            ("redeemed", "Encaissé"),
+                            ("claimed", "Demandé en remboursement"),
+                            ("paid", "Payé"),
+                            ("expired", "Expiré"),
+                            ("cancelled", "Annulé"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "voucher",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="status_log",
+                        to="vouchers.voucher",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'changement de statut',
-                'ordering': ['at', 'id'],
+                "verbose_name": "changement de statut",
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='booklet',
-            constraint=models.UniqueConstraint(fields=('program', 'number'), name='booklet_number_unique'),
+            model_name="booklet",
+            constraint=models.UniqueConstraint(fields=("program", "number"), name="booklet_number_unique"),
         ),
         migrations.AddConstraint(
-            model_name='booklet',
-            constraint=models.CheckConstraint(condition=models.Q(('handed_out_at__isnull', True), ('distributor__isnull', False), _connector='OR'), name='booklet_handed_out_has_distributor'),
+            model_name="booklet",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("handed_out_at__isnull", True), ("distributor__isnull", False), _connector="OR"),
+                name="booklet_handed_out_has_distributor",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='booklet',
-            constraint=models.CheckConstraint(condition=models.Q(('distributor__isnull', True), ('allocated_at__isnull', False), _connector='OR'), name='booklet_allocated_has_date'),
+            model_name="booklet",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("distributor__isnull", True), ("allocated_at__isnull", False), _connector="OR"),
+                name="booklet_allocated_has_date",
+            ),
         ),
         migrations.AddIndex(
-            model_name='voucher',
-            index=models.Index(fields=['program', 'status'], name='voucher_program_status_idx'),
+            model_name="voucher",
+            index=models.Index(fields=["program", "status"], name="voucher_program_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.UniqueConstraint(fields=('booklet', 'position'), name='voucher_position_unique'),
+            model_name="voucher",
+            constraint=models.UniqueConstraint(fields=("booklet", "position"), name="voucher_position_unique"),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['issued', 'distributed', 'redeemed', 'claimed', 'paid', 'expired', 'cancelled'])), name='voucher_status_valid'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        ["issued", "distributed", "redeemed", "claimed", "paid", "expired", "cancelled"],
+                    )
+                ),
+                name="voucher_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(('face_value_cents__gt', 0)), name='voucher_face_value_positive'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("face_value_cents__gt", 0)), name="voucher_face_value_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status__in', ['distributed', 'redeemed', 'claimed', 'paid']), _negated=True), ('distributed_at__isnull', False), _connector='OR'), name='voucher_distributed_has_date'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status__in", ["distributed", "redeemed", "claimed", "paid"]), _negated=True),
+                    ("distributed_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="voucher_distributed_has_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('redeemed_at__isnull', False), ('status__in', ['redeemed', 'claimed', 'paid'])), models.Q(models.Q(('status__in', ['redeemed', 'claimed', 'paid']), _negated=True), ('redeemed_at__isnull', True)), _connector='OR'), name='voucher_redeemed_iff_date'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("redeemed_at__isnull", False), ("status__in", ["redeemed", "claimed", "paid"])),
+                    models.Q(
+                        models.Q(("status__in", ["redeemed", "claimed", "paid"]), _negated=True),
+                        ("redeemed_at__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="voucher_redeemed_iff_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status__in', ['claimed', 'paid']), _negated=True), ('claimed_at__isnull', False), _connector='OR'), name='voucher_claimed_has_date'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status__in", ["claimed", "paid"]), _negated=True),
+                    ("claimed_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="voucher_claimed_has_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('paid_at__isnull', False), ('status', 'paid')), models.Q(models.Q(('status', 'paid'), _negated=True), ('paid_at__isnull', True)), _connector='OR'), name='voucher_paid_iff_date'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("paid_at__isnull", False), ("status", "paid")),
+                    models.Q(models.Q(("status", "paid"), _negated=True), ("paid_at__isnull", True)),
+                    _connector="OR",
+                ),
+                name="voucher_paid_iff_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('expired_at__isnull', False), ('status', 'expired')), models.Q(models.Q(('status', 'expired'), _negated=True), ('expired_at__isnull', True)), _connector='OR'), name='voucher_expired_iff_date'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("expired_at__isnull", False), ("status", "expired")),
+                    models.Q(models.Q(("status", "expired"), _negated=True), ("expired_at__isnull", True)),
+                    _connector="OR",
+                ),
+                name="voucher_expired_iff_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='voucher',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('cancelled_at__isnull', False), ('status', 'cancelled'), models.Q(('cancel_reason', ''), _negated=True)), models.Q(models.Q(('status', 'cancelled'), _negated=True), ('cancelled_at__isnull', True)), _connector='OR'), name='voucher_cancelled_iff_date_and_reason'),
+            model_name="voucher",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("cancelled_at__isnull", False),
+                        ("status", "cancelled"),
+                        models.Q(("cancel_reason", ""), _negated=True),
+                    ),
+                    models.Q(models.Q(("status", "cancelled"), _negated=True), ("cancelled_at__isnull", True)),
+                    _connector="OR",
+                ),
+                name="voucher_cancelled_iff_date_and_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='redemption',
-            constraint=models.UniqueConstraint(condition=models.Q(('undone_at__isnull', True)), fields=('voucher',), name='redemption_one_active_per_voucher'),
+            model_name="redemption",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("undone_at__isnull", True)),
+                fields=("voucher",),
+                name="redemption_one_active_per_voucher",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='redemption',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_cents__gt', 0)), name='redemption_amount_positive'),
+            model_name="redemption",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_cents__gt", 0)), name="redemption_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='redemption',
-            constraint=models.CheckConstraint(condition=models.Q(('undone_at__isnull', True), models.Q(('undo_reason', ''), _negated=True), _connector='OR'), name='redemption_undo_has_reason'),
+            model_name="redemption",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("undone_at__isnull", True), models.Q(("undo_reason", ""), _negated=True), _connector="OR"
+                ),
+                name="redemption_undo_has_reason",
+            ),
         ),
     ]

@@ -15,9 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="{load,show}")
-        load = actions.add_parser(
-            "load", help="Charge ou met à jour le référentiel livré avec l’application."
-        )
+        load = actions.add_parser("load", help="Charge ou met à jour le référentiel livré avec l’application.")
         load.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Base de données cible.")
         show = actions.add_parser("show", help="Affiche une commune à partir de son code Insee.")
         show.add_argument("code", help="Code Insee de la commune (5 caractères), par exemple 60057.")

@@ -19,5 +19,7 @@ class Command(BaseCommand):
                 for p in problems:
                     self.stderr.write(f"✗ {p}")
                 raise CommandError(f"Grand livre : {len(problems)} désaccord(s) sur {count} écriture(s).", returncode=1)
-            self.stdout.write(f"✓ Grand livre vérifié : {count} écriture(s) équilibrée(s), chaîne intacte, "
-                              "soldes en accord avec les données.")
+            self.stdout.write(
+                f"✓ Grand livre vérifié : {count} écriture(s) équilibrée(s), chaîne intacte, "
+                "soldes en accord avec les données."
+            )
