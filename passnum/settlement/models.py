@@ -92,3 +92,6 @@ class LedgerEntry(AppendOnlyModel):
         constraints = [
             models.CheckConstraint(condition=~Q(amount_cents=0), name="ledger_entry_nonzero"),
         ]
+
+    def __str__(self):
+        return f"{self.account_id}: {self.amount_cents}"
