@@ -127,8 +127,10 @@ def ledger_post(
         raise UnbalancedTransaction(f"transaction {kind} does not balance: {sum(merged.values())}")
     if not merged:
         return None
-    accounts = _accounts_for(sorted(merged))
+    # Head first: account creation then happens inside the serialised section, so two posters can never
+    # wait on each other's uncommitted account rows while one holds the head.
     head = _lock_chain_head()
+    accounts = _accounts_for(sorted(merged))
     seq = head.last_seq + 1
     # Microseconds are kept by both engines; truncate nothing so the hash recomputes exactly.
     created_at = timezone.now()
