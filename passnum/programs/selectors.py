@@ -41,3 +41,18 @@ def program_covers_commune(*, program: Program, commune_code: str) -> bool:
             )
         )
     ).exists()
+
+
+def program_territory_labels(*, program: Program) -> list[str]:
+    """'Département : Marne (51)' for each item of the program's territory, by level then code."""
+    from passnum.geo.models import Departement, Epci, Region
+
+    items = list(program.territory.order_by("level", "code"))
+    names: dict[tuple[str, str], str] = {}
+    for level, model in (("region", Region), ("departement", Departement), ("epci", Epci), ("commune", Commune)):
+        codes = [t.code for t in items if t.level == level]
+        if codes:
+            names.update(
+                {(level, code): name for code, name in model.objects.filter(code__in=codes).values_list("code", "name")}
+            )
+    return [f"{t.get_level_display()} : {names.get((t.level, t.code), '?')} ({t.code})" for t in items]

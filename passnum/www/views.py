@@ -21,7 +21,7 @@ from passnum.common.errors import DomainError
 from passnum.common.money import format_euros
 from passnum.common.standard import Public, Service
 from passnum.geo.enums import TerritoryLevel
-from passnum.programs.selectors import program_get_for, program_list_for
+from passnum.programs.selectors import program_get_for, program_list_for, program_territory_labels
 from passnum.programs.services import FunderShare, ProgramData, program_create, program_update
 from passnum.vouchers.models import Booklet
 from passnum.www.decorators import organisation_required
@@ -210,7 +210,7 @@ def program_detail(request, slug):
         {
             "program": program,
             "funders": program.funders.select_related("funder"),
-            "territory": program.territory.order_by("level", "code"),
+            "territory": program_territory_labels(program=program),
             "services": [Service(s).label for s in program.eligible_services],
             "publics": [Public(p).label for p in program.target_publics],
             "can_edit": perms.can_edit_program(request.user, request.organisation, program),

@@ -197,3 +197,10 @@ def test_program_list_query_count_is_flat(client, funder_admin, funder, cofunder
     with django_assert_max_num_queries(12):
         response = client.get(reverse("www:program_list"))
     assert response.status_code == 200
+
+
+def test_program_detail_names_the_territory_in_french(client, funder_admin, funder, cofunder):
+    program = ProgramFactory(owner=funder, cofunder=cofunder)
+    page = client.get(reverse("www:program_detail", args=[program.slug]), HTTP_ACCEPT_LANGUAGE="en-US").content
+    assert "Département : Marne (51)" in page.decode()
+    assert "Lecture seule" not in page.decode()
