@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "passnum.accounts",
     "passnum.geo",
     "passnum.journal",
+    "passnum.places",
     "passnum.programs",
     "passnum.vouchers",
     "passnum.settlement",
@@ -112,6 +113,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))  # supporting documents: private, never served
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 
 # E-mail: console by default; SMTP when EMAIL_HOST is set.

@@ -11,6 +11,12 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY doit être défini (au moins 50 caractères) en production.")
 
+if "DATABASE_URL" not in os.environ:
+    raise ImproperlyConfigured("DATABASE_URL doit être défini en production (PostgreSQL).")
+# The console backend would print recipients and links into the logs: never in production.
+if not os.environ.get("EMAIL_HOST") and "EMAIL_BACKEND" not in os.environ:
+    raise ImproperlyConfigured("EMAIL_HOST (ou EMAIL_BACKEND) doit être défini en production.")
+
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -28,3 +28,35 @@ class Public(models.TextChoices):
     FAMILIES = "familles_enfants", "Familles et/ou enfants"
     SENIORS = "seniors", "Seniors"
     WOMEN = "femmes", "Femmes"
+
+
+class SpecificSupport(models.TextChoices):
+    """`prise_en_charge_specifique`: the accessibility and specific support a place offers."""
+
+    DEAFNESS = "surdite", "Surdité"
+    MOTOR = "handicaps_moteurs", "Handicaps moteurs"
+    MENTAL = "handicaps_mentaux", "Handicaps mentaux"
+    ILLITERACY = "illettrisme", "Illettrisme"
+    ENGLISH = "langues_anglais", "Langues étrangères (anglais)"
+    OTHER_LANGUAGES = "langues_autres", "Langues étrangères (autres)"
+    VISUAL = "deficience_visuelle", "Déficience visuelle"
+
+
+class AccessMode(models.TextChoices):
+    """`modalites_acces`: how to book."""
+
+    WALK_IN = "se_presenter", "Se présenter"
+    PHONE = "telephoner", "Téléphoner"
+    EMAIL = "contacter_par_mail", "Contacter par mail"
+    ONLINE = "rdv_en_ligne", "Prendre un RDV en ligne"
+    NO_PUBLIC = "pas_de_public", "Ce lieu n'accueille pas de public"
+    PRESCRIPTION = "fiche_prescription", "Envoyer un mail avec une fiche de prescription"
+
+
+STANDARD_PUBLICS = {  # our Public codes ↔ the standard's labels (the general public has no label there)
+    "jeunes": "Jeunes",
+    "etudiants": "Étudiants",
+    "familles_enfants": "Familles et/ou enfants",
+    "seniors": "Seniors",
+    "femmes": "Femmes",
+}

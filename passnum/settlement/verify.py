@@ -149,4 +149,12 @@ def shares_of(program_id: int) -> list[tuple[int, int]]:
 
 
 def ledger_verify() -> list[str]:
-    return verify_transactions() + verify_domain()
+    """Reads everything from one snapshot, so postings committed meanwhile cannot look like disagreements."""
+    from django.db import connection, transaction
+
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return verify_transactions() + verify_domain()

@@ -90,6 +90,16 @@ class PercentField(forms.CharField):
         return int(bps)
 
 
+class DateInput(forms.DateInput):
+    """The browser's date picker. Its value is always ISO 8601 (2026-03-01), whatever the language: with the
+    French locale's format (01/03/2026) the browser would show an empty field and an edit would lose its dates."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
 class CodesField(forms.CharField):
     widget = forms.TextInput
 
@@ -103,8 +113,8 @@ class ProgramForm(PassnumForm):
     description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
     face_value = EurosField(label="Valeur d’un chèque (€)", min_cents=1, max_cents=MAX_FACE_VALUE_CENTS, initial="10")
     vouchers_per_booklet = forms.IntegerField(label="Nombre de chèques par carnet", initial=10)
-    valid_from = forms.DateField(label="Début de validité", widget=forms.DateInput(attrs={"type": "date"}))
-    valid_until = forms.DateField(label="Fin de validité", widget=forms.DateInput(attrs={"type": "date"}))
+    valid_from = forms.DateField(label="Début de validité", widget=DateInput())
+    valid_until = forms.DateField(label="Fin de validité", widget=DateInput())
     grace_days = forms.IntegerField(
         label="Délai de grâce (jours)", initial=30, help_text="Après la fin de validité, avant expiration."
     )
