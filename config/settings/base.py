@@ -163,3 +163,21 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 DSFR_MARK_OPTIONAL_FIELDS = True
+
+# Public finder map: tiles come from a configurable server (OpenStreetMap's by default).
+PASSNUM_MAP_TILE_URL = os.environ.get("PASSNUM_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+PASSNUM_MAP_ATTRIBUTION = os.environ.get(
+    "PASSNUM_MAP_ATTRIBUTION", "© les contributeurs d’OpenStreetMap (https://www.openstreetmap.org/copyright)"
+)
+
+# Rate limits (code checks, sign-ups) count in the cache: use a shared cache (database or Redis) when several
+# web processes run. The database cache needs `passnum createcachetable`.
+CACHES = {
+    "default": {
+        "BACKEND": os.environ.get("CACHE_BACKEND", "django.core.cache.backends.locmem.LocMemCache"),
+        "LOCATION": os.environ.get("CACHE_LOCATION", "passnum"),
+    }
+}
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # sign-up carries up to a few 5 MB documents
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

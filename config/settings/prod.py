@@ -33,3 +33,12 @@ STORAGES = {
 
 # Static files served by the app itself (compressed, cache-busted); a reverse proxy may serve STATIC_ROOT instead.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
+
+# Rate-limit counters must be shared by every web process: the database cache by default
+# (`passnum createcachetable` once), or Redis through CACHE_BACKEND/CACHE_LOCATION.
+CACHES = {
+    "default": {
+        "BACKEND": os.environ.get("CACHE_BACKEND", "django.core.cache.backends.db.DatabaseCache"),
+        "LOCATION": os.environ.get("CACHE_LOCATION", "passnum_cache"),
+    }
+}

@@ -12,7 +12,7 @@ from django.utils import timezone
 from passnum.accounts.enums import OrganisationKind, Role
 from passnum.accounts.models import User
 from passnum.accounts.services import membership_add, organisation_create
-from passnum.common.standard import Public, Service
+from passnum.common.standard import STANDARD_PUBLICS, Public, Service
 from passnum.geo.enums import TerritoryLevel
 from passnum.programs.services import FunderShare, ProgramData, program_create
 from passnum.vouchers.models import Voucher
@@ -33,6 +33,46 @@ SERVICE_BY_LABEL = {label: value for value, label in Service.choices}
 def demo_places() -> list[dict]:
     with PLACES_CSV.open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def _demo_sites(places, *, reviewer, reviewer_org) -> None:
+    """Each demo place declares its site, its bank details, and is qualified by the lead funder."""
+    from schwifty import IBAN
+
+    from passnum.common.standard import AccessMode, SpecificSupport
+    from passnum.places.services import SiteData, bank_account_change, site_add, site_decide
+
+    publics = {label: code for code, label in STANDARD_PUBLICS.items()}
+    for i, (org, row) in enumerate(zip(places, demo_places(), strict=True)):
+        admin = User.objects.create_user(f"admin-{row['id']}@demo.pass-numerique.fr", DEMO_PASSWORD)
+        membership_add(user=admin, organisation=org, role=Role.ADMIN)
+        site = site_add(
+            organisation=org,
+            actor=admin,
+            data=SiteData(
+                name=row["nom"],
+                address=row["adresse"],
+                postal_code=row["code_postal"],
+                insee_code=row["code_insee"],
+                latitude=float(row["latitude"]),
+                longitude=float(row["longitude"]),
+                opening_hours=row["horaires"],
+                phone=row["telephone"],
+                email=row["courriels"].split("|")[0],
+                website=row["site_web"],
+                summary=row["presentation_resume"],
+                services={SERVICE_BY_LABEL[label]: 1 for label in row["services"].split("|")},
+                publics=[publics[p] for p in row["publics_specifiquement_adresses"].split("|") if p],
+                supports=[SpecificSupport.MOTOR] + ([SpecificSupport.DEAFNESS] if i % 3 == 0 else []),
+            ),
+        )
+        site.access_modes = [AccessMode.WALK_IN, AccessMode.PHONE]
+        site.save(update_fields=["access_modes"])
+        iban = IBAN.generate("FR", bank_code="30006", account_code=f"{i + 1:011d}")
+        bank_account_change(
+            organisation=org, holder_name=row["nom"][:70], iban=iban.compact, bic="AGRIFRPP", actor=admin
+        )
+        site_decide(site=site, decision="qualify", reason="", actor=reviewer, organisation=reviewer_org)
 
 
 def _user(email: str, first: str, last: str, **extra) -> User:
@@ -124,6 +164,7 @@ def seed_demo() -> None:
         booklet_allocate(booklet=b, distributor=asso, actor=funder_admin, organisation=marne)
     for b in booklets[:4]:
         booklet_hand_out(booklet=b, actor=distributor, organisation=ccas)
+    _demo_sites(places, reviewer=funder_admin, reviewer_org=marne)
     rows = demo_places()
     for i, voucher in enumerate(
         Voucher.objects.filter(booklet__in=booklets[:3]).order_by("booklet__number", "position")[:9]

@@ -241,6 +241,20 @@ def place_signup(
     return organisation
 
 
+def site_add(*, organisation: Organisation, data: SiteData, actor) -> Site:
+    """A place's admin declares one more site; it waits for qualification like the first."""
+    from passnum.accounts import perms
+
+    if organisation.kind != OrganisationKind.PLACE or not perms.is_admin(actor, organisation):
+        raise PermissionRefused("Seuls les administrateurs du lieu déclarent un nouveau lieu.")
+    _validate_site(data)
+    with transaction.atomic():
+        site = _create_site(organisation, data, actor=actor)
+        journal_record(action="site.add", actor=actor, organisation=organisation, obj=site)
+        _notify_reviewers(site)
+    return site
+
+
 def site_apply(*, site: Site, actor, organisation: Organisation) -> Site:
     """A place asks (again) for qualification of one of its sites."""
     if site.organisation_id != organisation.id:

@@ -196,3 +196,9 @@ class AcceptInvitationForm(PassnumForm):
         required=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
+
+    def __init__(self, *args, new_account=True, **kwargs):
+        """A person who already has an account only accepts; a new one must choose a password (the form
+        would otherwise mark it optional)."""
+        super().__init__(*args, **kwargs)
+        self.fields["password"].required = new_account

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from passnum.www import views
+from passnum.www import opendata, places, public, views
 
 app_name = "www"
 
@@ -20,6 +20,27 @@ urlpatterns = [
     path("invitation/<str:token>/", views.invitation_accept_view, name="invitation_accept"),
     path("organisation/", views.organisation_switch, name="organisation_switch"),
     path("equipe/", views.members, name="members"),
+    # public (no login): finder, place pages, "Mon pass", open data
+    path("lieux/", public.finder, name="finder"),
+    path("lieux/<int:pk>/", public.place_detail, name="place_detail"),
+    path("mon-pass/", public.my_pass, name="my_pass"),
+    path("donnees/lieux.json", opendata.places_json, name="opendata_places_json"),
+    path("donnees/lieux.csv", opendata.places_csv, name="opendata_places_csv"),
+    # places: sign-up, checklist, their own space
+    path("lieux-de-mediation/criteres/", places.checklist, name="place_checklist"),
+    path("lieux-de-mediation/inscription/", places.signup, name="place_signup"),
+    path("lieux-de-mediation/inscription/envoyee/", places.signup_done, name="place_signup_done"),
+    path("lieu/mes-lieux/", places.my_sites, name="my_sites"),
+    path("lieu/mes-lieux/nouveau/", places.my_site_add, name="my_site_add"),
+    path("lieu/mes-lieux/<int:pk>/catalogue/", places.my_site_catalogue, name="my_site_catalogue"),
+    path("lieu/mes-lieux/<int:pk>/redemander/", places.my_site_apply, name="my_site_apply"),
+    path("lieu/coordonnees-bancaires/", places.bank_details, name="bank_details"),
+    path("lieu/pieces/", places.documents, name="documents"),
+    # funders: review the places of their territory
+    path("financeur/lieux/", places.review_list, name="review_list"),
+    path("financeur/lieux/<int:pk>/", places.review_detail, name="review_detail"),
+    path("financeur/coordonnees-bancaires/<int:pk>/", places.review_bank, name="review_bank"),
+    path("pieces/<int:pk>/", places.document_download, name="document_download"),
     path("financeur/dispositifs/", views.program_list, name="program_list"),
     path("financeur/dispositifs/nouveau/", views.program_create_view, name="program_create"),
     path("financeur/dispositifs/<slug:slug>/", views.program_detail, name="program_detail"),

@@ -94,7 +94,7 @@ def invitation_accept_view(request, token):
     from passnum.accounts.models import User
 
     has_account = User.objects.filter(email=invitation.email).exists()
-    form = AcceptInvitationForm(request.POST or None)
+    form = AcceptInvitationForm(request.POST or None, new_account=not has_account)
     if request.method == "POST" and form.is_valid():
         try:
             user = invitation_accept(token=token, **form.cleaned_data)

@@ -14,3 +14,8 @@ def euros(cents):
 def bps(value):
     """6000 → '60 %'; 3333 → '33,33 %'."""
     return f"{value / 100:g}".replace(".", ",") + "\xa0%"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, key)
