@@ -181,3 +181,8 @@ CACHES = {
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # sign-up carries up to a few 5 MB documents
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Ed25519 keys signing the vouchers' QR codes (PEM files, one per key id). Keep this folder secret, backed up and
+# identical on every web node. Development creates a key on first use; production needs `passnum keys rotate`.
+PASSNUM_SIGNING_KEYS_DIR = Path(os.environ.get("PASSNUM_SIGNING_KEYS_DIR", VAR_DIR / "keys"))
+PASSNUM_SIGNING_AUTOCREATE = env_bool("PASSNUM_SIGNING_AUTOCREATE", True)

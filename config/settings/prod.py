@@ -42,3 +42,5 @@ CACHES = {
         "LOCATION": os.environ.get("CACHE_LOCATION", "passnum_cache"),
     }
 }
+
+PASSNUM_SIGNING_AUTOCREATE = env_bool("PASSNUM_SIGNING_AUTOCREATE", False)

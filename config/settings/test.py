@@ -15,3 +15,9 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": ""}  # in-memory per worker
     DATABASES["default"]["OPTIONS"].pop("init_command", None)
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+PASSNUM_SIGNING_KEYS_DIR = Path(tempfile.mkdtemp(prefix="passnum-test-keys-"))
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="passnum-test-media-"))

@@ -52,6 +52,17 @@ def healthz(request):
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
 
 
+@require_GET
+def signing_keys(request):
+    """Anyone: the public keys that verify the vouchers' signed QR codes, for offline checks."""
+    from passnum.vouchers.signing import published_keys
+
+    response = JsonResponse(published_keys())
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
 class LoginView(auth_views.LoginView):
     """Anyone."""
 
