@@ -28,8 +28,9 @@ def check_symbol(body: str) -> str:
 
 
 def generate_code() -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(BODY_LENGTH))
-    return body + check_symbol(body)
+    value = secrets.randbits(BODY_LENGTH * 5)
+    body = "".join(ALPHABET[(value >> shift) & 31] for shift in range((BODY_LENGTH - 1) * 5, -1, -5))
+    return body + CHECK_ALPHABET[value % 37]
 
 
 def normalise(raw: str) -> str:

@@ -3,8 +3,8 @@ log, the ledger and the journal in one database transaction."""
 
 from collections import defaultdict
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from passnum.accounts.enums import OrganisationKind
@@ -22,6 +22,7 @@ from passnum.settlement.ledger import (
     split_by_shares,
 )
 from passnum.vouchers import codes
+from passnum.vouchers.bulk import insert_booklets, insert_vouchers
 from passnum.vouchers.enums import TRANSITIONS, VoucherStatus
 from passnum.vouchers.models import Booklet, Redemption, Voucher, VoucherStatusLog
 
@@ -64,9 +65,12 @@ def _per_funder(program_id: int, amount_cents: int, count: int = 1) -> list[tupl
 # --- issuance -------------------------------------------------------------------------------------------
 
 
-def booklets_issue(*, program: Program, count: int, actor=None, organisation=None) -> list[Booklet]:
-    """Issue `count` booklets. Each co-funder's budget is consumed by its share; refused if any would go over.
-    The ProgramFunder rows are locked, and their CHECK (committed ≤ budget) is the database's last barrier."""
+def booklets_issue(
+    *, program: Program, count: int, actor=None, organisation=None, on_progress=None
+) -> QuerySet[Booklet]:
+    """Issue `count` booklets, returned lazily by number. Each co-funder's budget is consumed by its share;
+    refused if any would go over. The ProgramFunder rows are locked, and their CHECK (committed ≤ budget) is the
+    database's last barrier. Up to a million vouchers in one transaction (COPY on PostgreSQL)."""
     if not 1 <= count <= MAX_BOOKLETS_PER_CALL:
         raise DomainError(
             f"Le nombre de carnets est compris entre 1 et {MAX_BOOKLETS_PER_CALL}.",
@@ -92,23 +96,16 @@ def booklets_issue(*, program: Program, count: int, actor=None, organisation=Non
         first = program.next_booklet_number
         Program.objects.filter(pk=program.pk).update(next_booklet_number=first + count)
         now = timezone.now()
-        booklets = Booklet.objects.bulk_create(
-            [Booklet(program=program, number=first + i, issued_at=now) for i in range(count)]
+        booklet_ids = insert_booklets(program_id=program.pk, first=first, count=count, issued_at=now)
+        insert_vouchers(
+            (
+                (booklet_id, program.pk, pos, program.face_value_cents)
+                for booklet_id in booklet_ids
+                for pos in range(1, program.vouchers_per_booklet + 1)
+            ),
+            total=n_vouchers,
+            on_progress=on_progress,
         )
-        if any(b.pk is None for b in booklets):  # backends without RETURNING
-            booklets = list(Booklet.objects.filter(program=program, number__gte=first).order_by("number"))
-        vouchers = [
-            Voucher(
-                booklet=b,
-                program=program,
-                position=pos,
-                code=codes.generate_code(),
-                face_value_cents=program.face_value_cents,
-            )
-            for b in booklets
-            for pos in range(1, program.vouchers_per_booklet + 1)
-        ]
-        _insert_vouchers(vouchers)
         lines = []
         for fid, part in per_voucher.items():
             amount = part * n_vouchers
@@ -122,24 +119,7 @@ def booklets_issue(*, program: Program, count: int, actor=None, organisation=Non
             obj=program,
             data={"count": count, "first": first, "vouchers": n_vouchers},
         )
-    return booklets
-
-
-def _insert_vouchers(vouchers: list[Voucher]) -> None:
-    """Insert, regenerating the code of any voucher whose code collides (a 1-in-2^60 event per pair)."""
-    for _ in range(5):
-        try:
-            with transaction.atomic():
-                Voucher.objects.bulk_create(vouchers, batch_size=2000)
-            return
-        except IntegrityError:
-            taken = set(Voucher.objects.filter(code__in=[v.code for v in vouchers]).values_list("code", flat=True))
-            seen: set[str] = set()
-            for v in vouchers:
-                while v.code in taken or v.code in seen:
-                    v.code = codes.generate_code()
-                seen.add(v.code)
-    raise DomainError("Impossible de générer des codes uniques, réessayez.", code="code_collision")
+    return Booklet.objects.filter(program=program, number__gte=first, number__lt=first + count).order_by("number")
 
 
 def booklet_allocate(*, booklet: Booklet, distributor, actor=None, organisation=None) -> Booklet:

@@ -277,3 +277,38 @@ def test_check_constraints_tie_status_to_fields(handed_out, fields):
     values = {k: (timezone.now() if val == "now" else val) for k, val in fields.items()}
     with pytest.raises(IntegrityError), transaction.atomic():
         Voucher.objects.filter(pk=v.pk).update(**values)
+
+
+def test_code_collision_is_retried_with_new_codes(program, monkeypatch):
+    """Force the random source to repeat an existing code: the chunk retries and every code stays unique."""
+    import itertools
+    import secrets as real_secrets
+
+    first = booklets_issue(program=program, count=1)[0]
+    taken = first.vouchers.first().code
+    value = 0
+    for ch in taken[:-1]:
+        value = value * 32 + codes.ALPHABET.index(ch)
+    randbits = real_secrets.randbits
+    fresh = (randbits(60) for _ in itertools.count())
+    sequence = itertools.chain([value], fresh)
+    monkeypatch.setattr(codes.secrets, "randbits", lambda bits: next(sequence))
+    second = booklets_issue(program=program, count=1)[0]
+    assert second.vouchers.count() == 10
+    assert Voucher.objects.filter(code=taken).count() == 1
+    assert ledger_verify() == []
+
+
+def test_issue_command(program, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    call_command("issue", "--program", program.slug, "--booklets", "3")
+    assert "3 carnet(s) émis (n° 1 à 3), 30 chèques" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="Budget insuffisant"):
+        call_command("issue", "--program", program.slug, "--booklets", "1000")
+    with pytest.raises(CommandError, match="Dispositif inconnu"):
+        call_command("issue", "--program", "nope", "--booklets", "1")
+    with pytest.raises(CommandError, match="ne finance pas"):
+        call_command("issue", "--program", program.slug, "--booklets", "1", "--funder", "inconnu")
+    assert ledger_verify() == []
