@@ -3,7 +3,7 @@
     python benchmarks/issuance.py --vouchers 1000000      # PostgreSQL on 127.0.0.1 (throwaway database)
 
 The baseline generates the same number of codes with the same function and COPYs the same rows into the same
-table (inside a transaction that is rolled back). Last line: ratio=<service/raw throughput> goal=0.5."""
+tables, emptied first, and commits. Last line: ratio=<service/raw throughput> goal=0.5."""
 
 import argparse
 import datetime as dt
@@ -79,29 +79,27 @@ def main() -> None:
     service_s = time.perf_counter() - t0
     service_rate = args.vouchers / service_s
 
-    # Raw: same booklet rows and the same codes, COPYed into the same tables, rolled back.
+    assert Booklet.objects.filter(program=program).count() == booklets
+    # Raw: the same booklet rows and as many codes from the same generator, COPYed into the same (emptied) tables
+    # and committed, so both sides pay for the unique index and the commit.
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE vouchers_voucher, vouchers_booklet CASCADE")  # nothing else refers to them yet
     t0 = time.perf_counter()
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                pg = cursor.cursor
-                with pg.copy("COPY vouchers_booklet (program_id, number, issued_at) FROM STDIN") as copy:
-                    now = dt.datetime.now(dt.UTC)
-                    for i in range(booklets):
-                        copy.write_row((program.id, 10_000_000 + i, now))
-                pg.execute("SELECT id FROM vouchers_booklet WHERE number >= 10000000 ORDER BY number")
-                ids = [row[0] for row in pg.fetchall()]
-                with pg.copy(f"COPY vouchers_voucher ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                    for booklet_id in ids:
-                        for pos in range(1, args.per_booklet + 1):
-                            copy.write_row((booklet_id, program.id, pos, codes.generate_code(), 1000, "issued", ""))
-            raw_s = time.perf_counter() - t0
-            raise RuntimeError("rollback")
-    except RuntimeError:
-        pass
+    with transaction.atomic(), connection.cursor() as cursor:
+        pg = cursor.cursor
+        now = dt.datetime.now(dt.UTC)
+        with pg.copy("COPY vouchers_booklet (program_id, number, issued_at) FROM STDIN") as copy:
+            for i in range(booklets):
+                copy.write_row((program.id, 10_000_000 + i, now))
+        pg.execute("SELECT id FROM vouchers_booklet WHERE program_id = %s ORDER BY number", [program.id])
+        ids = [row[0] for row in pg.fetchall()]
+        with pg.copy(f"COPY vouchers_voucher ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for booklet_id in ids:
+                for pos in range(1, args.per_booklet + 1):
+                    copy.write_row((booklet_id, program.id, pos, codes.generate_code(), 1000, "issued", ""))
+    raw_s = time.perf_counter() - t0
     raw_rate = args.vouchers / raw_s
 
-    assert Booklet.objects.filter(program=program).count() == booklets
     print(f"vouchers={args.vouchers} booklets={booklets}")
     print(f"service: {service_s:.2f} s, {service_rate:,.0f} vouchers/s")
     print(f"raw:     {raw_s:.2f} s, {raw_rate:,.0f} vouchers/s")
