@@ -186,3 +186,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # identical on every web node. Development creates a key on first use; production needs `passnum keys rotate`.
 PASSNUM_SIGNING_KEYS_DIR = Path(os.environ.get("PASSNUM_SIGNING_KEYS_DIR", VAR_DIR / "keys"))
 PASSNUM_SIGNING_AUTOCREATE = env_bool("PASSNUM_SIGNING_AUTOCREATE", True)
+
+# Absolute public address of the platform, printed on paper booklets (QR to the finder) and in e-mails/SMS.
+PASSNUM_PUBLIC_URL = os.environ.get("PASSNUM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
