@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from passnum.accounts import validation
 from passnum.accounts.enums import OrganisationKind, Role
 from passnum.accounts.models import Invitation, Membership, Organisation, User
-from passnum.common.errors import DomainError
+from passnum.common.errors import DomainError, PermissionRefused
 from passnum.journal.services import journal_record
 
 
@@ -138,8 +138,13 @@ def invitation_get_valid(*, token: str) -> Invitation:
     return invitation
 
 
-def invitation_accept(*, token: str, password: str = "", first_name: str = "", last_name: str = "") -> User:
-    """Accept an invitation: creates the account if needed, then the membership. Exactly once."""
+def invitation_accept(
+    *, token: str, password: str = "", first_name: str = "", last_name: str = "", acting_user=None
+) -> User:
+    """Accept an invitation: creates the account if needed, then the membership. Exactly once.
+
+    For an address that already has an account, the e-mailed link alone is not enough: the person must be
+    logged in as that account (`acting_user`), so a leaked link cannot open someone's account."""
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
 
@@ -149,6 +154,11 @@ def invitation_accept(*, token: str, password: str = "", first_name: str = "", l
         if invitation.accepted_at is not None:
             raise DomainError("Cette invitation a déjà été utilisée.", code="invitation_used")
         user = User.objects.filter(email=invitation.email).first()
+        if user is not None and (acting_user is None or acting_user.pk != user.pk):
+            raise PermissionRefused(
+                "Un compte existe déjà pour cette adresse : connectez-vous avec ce compte pour accepter.",
+                code="login_required",
+            )
         if user is None:
             candidate = User(email=invitation.email, first_name=first_name, last_name=last_name)
             try:

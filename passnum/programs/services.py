@@ -112,8 +112,9 @@ def _validate_funders(funders: list[FunderShare], *, owner: Organisation) -> Non
             )
     total = sum(f.share_bps for f in funders)
     if total != BPS_TOTAL:
+        percent = f"{total / 100:.2f}".replace(".", ",")
         raise DomainError(
-            f"Les parts des financeurs doivent faire exactement 100 % (actuellement {total / 100:.2f} %).",
+            f"Les parts des financeurs doivent faire exactement 100 % (actuellement {percent} %).",
             code="shares_not_100",
             field="funders",
         )

@@ -156,3 +156,55 @@ class Redemption(models.Model):
 
     def __str__(self):
         return f"{self.voucher_id} @ {self.place_id}"
+
+
+class DigitalPass(models.Model):
+    """A booklet delivered as a link (SMS and/or e-mail): the wallet page at /pass/<token>/. Only the token's
+    SHA-256 is stored, and only a masked hint of where it was sent (never the phone number or the address). At
+    most one pass per booklet is not revoked (partial unique index); a lost phone means revoke, then send anew."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "courriel"
+        BOTH = "both", "SMS et courriel"
+
+    booklet = models.ForeignKey(Booklet, on_delete=models.PROTECT, related_name="digital_passes")
+    token_hash = models.CharField("empreinte du jeton (SHA-256)", max_length=64, unique=True)
+    channel = models.CharField("envoyé par", max_length=5, choices=Channel.choices)
+    recipient_hint = models.CharField("destinataire (masqué)", max_length=120)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+", verbose_name="prescripteur"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField("motif de révocation", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "pass numérique"
+        verbose_name_plural = "pass numériques"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["booklet"],
+                condition=Q(revoked_at__isnull=True),
+                name="digital_pass_one_active_per_booklet",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=["sms", "email", "both"]), name="digital_pass_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revoked_reason="")
+                | (Q(revoked_at__isnull=False) & ~Q(revoked_reason="")),
+                name="digital_pass_revoked_iff_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"pass numérique {self.pk} (carnet {self.booklet_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from passnum.www import opendata, places, public, views
+from passnum.www import opendata, places, public, stock, views, wallet
 
 app_name = "www"
 
@@ -24,6 +24,7 @@ urlpatterns = [
     path("lieux/", public.finder, name="finder"),
     path("lieux/<int:pk>/", public.place_detail, name="place_detail"),
     path("mon-pass/", public.my_pass, name="my_pass"),
+    path("pass/<str:token>/", wallet.wallet, name="wallet"),
     path("donnees/lieux.json", opendata.places_json, name="opendata_places_json"),
     path("donnees/lieux.csv", opendata.places_csv, name="opendata_places_csv"),
     # places: sign-up, checklist, their own space
@@ -41,8 +42,17 @@ urlpatterns = [
     path("financeur/lieux/<int:pk>/", places.review_detail, name="review_detail"),
     path("financeur/coordonnees-bancaires/<int:pk>/", places.review_bank, name="review_bank"),
     path("pieces/<int:pk>/", places.document_download, name="document_download"),
+    path("prescripteur/carnets/<int:pk>/pass-numerique/", wallet.digital_pass_send, name="digital_pass_send"),
+    path(
+        "prescripteur/carnets/<int:pk>/pass-numerique/revoquer/", wallet.digital_pass_revoke, name="digital_pass_revoke"
+    ),
     path("financeur/dispositifs/", views.program_list, name="program_list"),
     path("financeur/dispositifs/nouveau/", views.program_create_view, name="program_create"),
     path("financeur/dispositifs/<slug:slug>/", views.program_detail, name="program_detail"),
     path("financeur/dispositifs/<slug:slug>/modifier/", views.program_edit_view, name="program_edit"),
+    path("financeur/dispositifs/<slug:slug>/carnets/", stock.program_booklets, name="program_booklets"),
+    path("financeur/dispositifs/<slug:slug>/carnets/pdf/", stock.program_booklets_pdf, name="program_booklets_pdf"),
+    path("prescripteur/stock/", stock.distributor_stock, name="distributor_stock"),
+    path("carnets/<int:pk>/pdf/", stock.booklet_pdf, name="booklet_pdf"),
+    path("prescripteur/stock/mouvement/", stock.distributor_stock_move, name="distributor_stock_move"),
 ]

@@ -105,21 +105,29 @@ def invitation_accept_view(request, token):
     from passnum.accounts.models import User
 
     has_account = User.objects.filter(email=invitation.email).exists()
+    logged_in_as_invitee = request.user.is_authenticated and request.user.email == invitation.email
     form = AcceptInvitationForm(request.POST or None, new_account=not has_account)
     if request.method == "POST" and form.is_valid():
         try:
-            user = invitation_accept(token=token, **form.cleaned_data)
+            user = invitation_accept(token=token, acting_user=request.user, **form.cleaned_data)
         except DomainError as exc:
             form.add_error("password" if exc.field == "password" else None, exc.message)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            if not has_account:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             request.session[SESSION_KEY] = invitation.organisation_id
             messages.success(request, f"Bienvenue dans « {invitation.organisation.name} ».")
             return redirect("www:home")
     return render(
         request,
         "www/invitation_accept.html",
-        {"form": form, "invitation": invitation, "has_account": has_account},
+        {
+            "form": form,
+            "invitation": invitation,
+            "has_account": has_account,
+            "logged_in_as_invitee": logged_in_as_invitee,
+            "login_url": f"{reverse('www:login')}?next={request.path}",
+        },
     )
 
 
@@ -136,6 +144,7 @@ def home(request):
         return render(request, "www/home_none.html", context)
     if org.kind == OrganisationKind.FUNDER:
         context["programs"] = list(program_list_for(organisation=org)[:10])
+        context["can_create_program"] = perms.can_create_program(request.user, org)
         template = "www/home_funder.html"
     elif org.kind == OrganisationKind.DISTRIBUTOR:
         context["stock"] = Booklet.objects.filter(distributor=org, handed_out_at__isnull=True).count()
@@ -201,7 +210,8 @@ def members(request):
 def program_list(request):
     """Members of a funder: the programs it funds (lead or co-funder)."""
     programs = program_list_for(organisation=request.organisation).prefetch_related("funders__funder")
-    return render(request, "www/program_list.html", {"programs": programs})
+    can_create = perms.can_create_program(request.user, request.organisation)
+    return render(request, "www/program_list.html", {"programs": programs, "can_create_program": can_create})
 
 
 def _get_program_or_404(request, slug):

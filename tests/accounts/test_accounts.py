@@ -74,3 +74,25 @@ def test_cannot_invite_existing_member():
             organisation=org, email=admin.email, role=Role.MEMBER, invited_by=admin, accept_url_builder=str
         )
     assert exc.value.code == "already_member"
+
+
+def test_existing_account_must_be_logged_in_to_accept(django_capture_on_commit_callbacks):
+    from passnum.common.errors import PermissionRefused
+
+    org = OrganisationFactory(distributor=True)
+    admin = member_of(org)
+    existing = member_of(OrganisationFactory())
+    tokens = []
+    invitation_create(
+        organisation=org,
+        email=existing.email,
+        role=Role.MEMBER,
+        invited_by=admin,
+        accept_url_builder=lambda t: tokens.append(t) or t,
+    )
+    with pytest.raises(PermissionRefused):
+        invitation_accept(token=tokens[0])  # the link alone does not open an existing account
+    with pytest.raises(PermissionRefused):
+        invitation_accept(token=tokens[0], acting_user=admin)
+    assert invitation_accept(token=tokens[0], acting_user=existing) == existing
+    assert Membership.objects.filter(user=existing, organisation=org).exists()

@@ -126,7 +126,7 @@ def test_shares_message_is_french(funder, cofunder):
     ]
     with pytest.raises(DomainError) as exc:
         program_create(owner=funder, actor=None, data=data(funder, cofunder, funders=funders))
-    assert exc.value.message == "Les parts des financeurs doivent faire exactement 100 % (actuellement 90.00 %)."
+    assert exc.value.message == "Les parts des financeurs doivent faire exactement 100 % (actuellement 90,00 %)."
 
 
 @pytest.mark.parametrize("budget", [-1, 10**13])
