@@ -1,5 +1,10 @@
 """Tests: SQLite by default, the database named by DATABASE_URL when set."""
 
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATABASES
 
@@ -16,8 +21,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": ""}  # in-memory per worker
     DATABASES["default"]["OPTIONS"].pop("init_command", None)
 
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-PASSNUM_SIGNING_KEYS_DIR = Path(tempfile.mkdtemp(prefix="passnum-test-keys-"))
-MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="passnum-test-media-"))
+# One scratch folder per test process (signing keys, uploaded documents, SMS files), removed at exit.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="passnum-test-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+PASSNUM_SIGNING_KEYS_DIR = _SCRATCH / "keys"
+MEDIA_ROOT = _SCRATCH / "media"
+SMS_FILE_PATH = _SCRATCH / "sms"
