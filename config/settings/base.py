@@ -189,3 +189,11 @@ PASSNUM_SIGNING_AUTOCREATE = env_bool("PASSNUM_SIGNING_AUTOCREATE", True)
 
 # Absolute public address of the platform, printed on paper booklets (QR to the finder) and in e-mails/SMS.
 PASSNUM_PUBLIC_URL = os.environ.get("PASSNUM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# SMS for digital passes: console (masked) by default; FileBackend writes an outbox; BrevoBackend sends for real.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "passnum.common.sms.ConsoleBackend")
+SMS_FILE_PATH = Path(os.environ.get("SMS_FILE_PATH", VAR_DIR / "sms"))
+SMS_SENDER = os.environ.get("SMS_SENDER", "PassNum")  # Brevo: at most 11 letters and digits
+BREVO_API_KEY = os.environ.get("BREVO_API_KEY", "")
+BREVO_API_URL = os.environ.get("BREVO_API_URL", "https://api.brevo.com/v3/transactionalSMS/send")
+SMS_TIMEOUT = int(os.environ.get("SMS_TIMEOUT", "10"))

@@ -27,3 +27,4 @@ atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 PASSNUM_SIGNING_KEYS_DIR = _SCRATCH / "keys"
 MEDIA_ROOT = _SCRATCH / "media"
 SMS_FILE_PATH = _SCRATCH / "sms"
+SMS_BACKEND = "passnum.common.sms.MemoryBackend"
