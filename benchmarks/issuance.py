@@ -37,7 +37,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--vouchers", type=int, default=1_000_000)
     parser.add_argument("--per-booklet", type=int, default=10)
-    parser.add_argument("--admin-url", default=os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--admin-url", default=os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
     args = parser.parse_args()
     booklets = args.vouchers // args.per_booklet
 
