@@ -197,3 +197,7 @@ SMS_SENDER = os.environ.get("SMS_SENDER", "PassNum")  # Brevo: at most 11 letter
 BREVO_API_KEY = os.environ.get("BREVO_API_KEY", "")
 BREVO_API_URL = os.environ.get("BREVO_API_URL", "https://api.brevo.com/v3/transactionalSMS/send")
 SMS_TIMEOUT = int(os.environ.get("SMS_TIMEOUT", "10"))
+
+# Number of reverse proxies in front of the app that append to X-Forwarded-For (1 behind nginx). Rate limits use
+# the client address they report; 0 means REMOTE_ADDR.
+PASSNUM_TRUSTED_PROXY_COUNT = int(os.environ.get("PASSNUM_TRUSTED_PROXY_COUNT", "0"))

@@ -18,16 +18,18 @@ root is taken in Python on the rows returned.
 
 Filters: a site matches the services if its catalogue offers at least one of them; the publics if it lists at least
 one of them, or is open to all (lists "tous_publics" or no public); the supports if it offers every one of them
-(accessibility needs add up).
+(accessibility needs add up). JSON lists are matched with jsonb containment on PostgreSQL, with a LIKE on their
+text elsewhere (`_holds`).
 
 Queries: resolving the commune or postcode 1, the reference point 1, the search 1: 3 at most.
 
-Speed. The SQL takes about a millisecond or two on 20 000 sites (indexes on (commune, status) and (status,
-latitude, longitude)); building the same query with the ORM took three times as long. So each query is built with
-the ORM once per *shape* (the number of communes, the filters chosen…), with marker values in place of the
-variable parameters, and its SQL kept (`_execute`). Later calls only fill in the parameters and build the model
-instances with `Model.from_db`. The SQL is the ORM's own, vendor specifics included; `benchmarks/finder.py`
-measures what this costs over the bare SQL.
+Speed. The SQL takes a millisecond or two on 20 000 sites; building the same query with the ORM took three times as
+long. So each query is built with the ORM once per *shape* (the number of communes, the filters chosen…), with
+marker values in place of the variable parameters, and its SQL kept (`_execute`); later calls only bind the
+parameters. The SQL is the ORM's own, vendor specifics included. Rows become light `FoundSite` objects, not model
+instances (the list needs a dozen columns, and `site_public_get` gives the full site). Every condition on the
+geography is a subquery on the communes, never a join, so that both planners can use the sites' indexes.
+`benchmarks/finder.py` measures what this module costs over the bare SQL.
 """
 
 import itertools
@@ -84,7 +86,6 @@ LIST_COLUMNS = (
     "latitude",
     "longitude",
     "services",
-    "publics",
     "supports",
 )
 COMMUNE_COLUMNS = ("code", "name", "kind", "departement_id", "epci_id", "parent_id")
@@ -142,7 +143,6 @@ class FoundSite:
     latitude: float | None
     longitude: float | None
     services: tuple[str, ...]
-    publics: tuple[str, ...]
     supports: tuple[str, ...]
     proximity: "Proximity"
     distance_km: float | None
@@ -241,6 +241,8 @@ def _compile(alias: str, build: Callable[..., QuerySet], consts: tuple, params: 
         sql, sql_params = build(*consts, *marked).query.get_compiler(using=alias).as_sql()
     except EmptyResultSet:
         return None
+    if "\x1eslot" in sql or str(int(-_FLOAT_MARK))[:10] in sql:
+        raise RuntimeError(f"{build.__name__}: a parameter was written into the SQL instead of being bound")
     slots = {marker: i for i, marker in enumerate(_flatten(marked))}
     recipe = []
     for p in sql_params:
@@ -308,63 +310,79 @@ def _q_reference(codes, group):
     )
 
 
-def _json_lists(alias: str, code: str) -> Q:
-    """The JSON list cast to text in `alias` holds `code`. Codes are plain ASCII words, quoted in the JSON text:
-    a LIKE on '"code"' is exact on SQLite and PostgreSQL alike, without JSON operators."""
-    return Q(**{f"{alias}__contains": f'"{code}"'})
+def _holds(field: str, code: str, *, json_contains: bool) -> Q:
+    """The JSON list in `field` holds `code`. Where the database has JSON containment (PostgreSQL: jsonb @>),
+    that; elsewhere a LIKE on '"code"' in the list's text (alias `_<field>_text`): codes are plain ASCII words,
+    quoted in the JSON text, so the match is exact."""
+    if json_contains:
+        return Q(**{f"{field}__contains": [code]})
+    return Q(**{f"_{field}_text__contains": f'"{code}"'})
 
 
 def qualified_sites(*, services: Iterable[str] = (), publics: Iterable[str] = (), supports: Iterable[str] = ()):
     """Qualified sites matching the filters (see the module doc), as a queryset."""
     qs = Site.objects.filter(status=QualificationStatus.QUALIFIED)
     services, publics, supports = list(services), list(publics), list(supports)
+    json_contains = connections[router.db_for_read(Site)].features.supports_json_field_contains
     if services:
         qs = qs.filter(Exists(SiteService.objects.filter(site=OuterRef("pk"), service__in=services)))
     if publics:
-        qs = qs.alias(_publics=Cast("publics", TextField()))
-        wanted = Q(_publics="[]") | _json_lists("_publics", Public.EVERYONE)
+        if not json_contains:
+            qs = qs.alias(_publics_text=Cast("publics", TextField()))
+        wanted = Q(publics=[]) | _holds("publics", Public.EVERYONE, json_contains=json_contains)
         for code in publics:
-            wanted |= _json_lists("_publics", code)
+            wanted |= _holds("publics", code, json_contains=json_contains)
         qs = qs.filter(wanted)
     if supports:
-        qs = qs.alias(_supports=Cast("supports", TextField()))
+        if not json_contains:
+            qs = qs.alias(_supports_text=Cast("supports", TextField()))
         for code in supports:
-            qs = qs.filter(_json_lists("_supports", code))
+            qs = qs.filter(_holds("supports", code, json_contains=json_contains))
     return qs
 
 
+def _communes(q: Q):
+    return Commune.objects.filter(q).values("code")
+
+
 def _q_search(filters, territory_levels, located, limit, territory_codes, group, epcis, departements, geo):
+    """The search. Every condition on the geography is a subquery on the communes (`commune_id IN (SELECT code
+    …)`), never a join: both planners then walk the sites' (commune, status) index. Around a reference point, the
+    sites of the area and those in the bounding box come from two indexed selects joined by UNION, as an OR of
+    the two would make PostgreSQL read the whole table."""
     services, publics, supports = filters
-    qs = qualified_sites(services=services, publics=publics, supports=supports)
+    base = qualified_sites(services=services, publics=publics, supports=supports).order_by()
     if territory_levels is not None:
-        qs = qs.filter(territory_filter(zip(territory_levels, territory_codes, strict=True), prefix="commune__"))
-    extra = []
-    if located:
-        area = Commune.objects.filter(Q(departement_id__in=departements) | Q(epci_id__in=epcis)).values("code")
-        near = Q(commune_id__in=area)  # the commune group lies in its départements; an EPCI may straddle two
-        ordering = ["_rank"]
-        if geo:
-            lat0, lon0, cos0, lat_min, lat_max, lon_min, lon_max, r2 = geo
-            dlat = F("latitude") - Value(lat0)
-            dlon = (F("longitude") - Value(lon0)) * Value(cos0)
-            qs = qs.annotate(_d2=ExpressionWrapper(dlat * dlat + dlon * dlon, output_field=FloatField()))
-            near |= Q(latitude__range=(lat_min, lat_max), longitude__range=(lon_min, lon_max), _d2__lte=r2)
-            ordering.append(F("_d2").asc(nulls_last=True))
-            extra.append("_d2")
-        qs = qs.filter(near).annotate(
-            _rank=Case(
-                When(Q(commune_id__in=group) | Q(commune__parent_id__in=group), then=Value(Proximity.COMMUNE.value)),
-                When(commune__epci_id__in=epcis, then=Value(Proximity.EPCI.value)),
-                When(commune__departement_id__in=departements, then=Value(Proximity.DEPARTEMENT.value)),
-                default=Value(Proximity.NEARBY.value),
-                output_field=IntegerField(),
-            )
+        items = zip(territory_levels, territory_codes, strict=True)
+        base = base.filter(commune_id__in=_communes(territory_filter(items)))
+    if not located:
+        return base.order_by("name", "id").values_list(*LIST_COLUMNS)[: limit + 1]
+    rank = Case(
+        When(commune_id__in=_communes(Q(code__in=group) | Q(parent_id__in=group)), then=Value(Proximity.COMMUNE.value)),
+        When(commune_id__in=_communes(Q(epci_id__in=epcis)), then=Value(Proximity.EPCI.value)),
+        When(commune_id__in=_communes(Q(departement_id__in=departements)), then=Value(Proximity.DEPARTEMENT.value)),
+        default=Value(Proximity.NEARBY.value),
+        output_field=IntegerField(),
+    )
+    # The commune group lies in its départements; an EPCI may straddle two.
+    area = base.filter(commune_id__in=_communes(Q(departement_id__in=departements) | Q(epci_id__in=epcis)))
+    if not geo:
+        return (
+            area.annotate(_rank=rank).order_by("_rank", "name", "id").values_list(*LIST_COLUMNS, "_rank")[: limit + 1]
         )
-        extra.append("_rank")
-        qs = qs.order_by(*ordering, "name", "id")
-    else:
-        qs = qs.order_by("name", "id")
-    return qs.values_list(*LIST_COLUMNS, *extra)[: limit + 1]
+    lat0, lon0, cos0, lat_min, lat_max, lon_min, lon_max, r2 = geo
+    dlat = F("latitude") - Value(lat0)
+    dlon = (F("longitude") - Value(lon0)) * Value(cos0)
+    d2 = ExpressionWrapper(dlat * dlat + dlon * dlon, output_field=FloatField())
+    area = area.annotate(_d2=d2, _rank=rank).values_list(*LIST_COLUMNS, "_d2", "_rank")
+    around = (
+        base.filter(latitude__range=(lat_min, lat_max), longitude__range=(lon_min, lon_max))
+        .annotate(_d2=d2)
+        .filter(_d2__lte=r2)
+        .annotate(_rank=rank)
+        .values_list(*LIST_COLUMNS, "_d2", "_rank")
+    )
+    return area.union(around).order_by("_rank", F("_d2").asc(nulls_last=True), "name", "id")[: limit + 1]
 
 
 _PROXIMITIES = tuple(Proximity)
@@ -386,13 +404,12 @@ def _found_sites(rows, *, geo: bool, located: bool) -> list[FoundSite]:
     unranked = Proximity.UNRANKED
     sites = []
     for row in rows:
-        d2 = row[12] if geo else None
+        d2 = row[11] if geo else None
         sites.append(
             FoundSite(
                 *row[:9],
                 codes(row[9]),
                 codes(row[10]),
-                codes(row[11]),
                 _PROXIMITIES[row[-1]] if located else unranked,
                 None if d2 is None else math.sqrt(d2) * KM_PER_DEGREE,
             )

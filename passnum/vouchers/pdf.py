@@ -28,8 +28,8 @@ operators reportlab generated) is compressed and written out at once by a minima
 and the page is forgotten. Fonts are reportlab's built-in Helvetica / Courier (not embedded, WinAnsi encoding,
 which covers French: é è à ç ’ « » — € °); text goes through `pdf_text()`, which replaces what WinAnsi lacks
 (the narrow no-break space of `format_euros`). The writer keeps only counters; cross-reference lines go to a
-temporary file. Booklets are read in chunks (keyset pagination on the number) with their vouchers prefetched
-per chunk; the print layout reads its 10 piles with 10 such readers side by side.
+temporary file. Booklets are read in chunks (keyset pagination on the number), with their vouchers in one query
+per chunk, as plain tuples; the print layout reads its 10 piles with 10 such readers side by side.
 
 QR codes: segno encodes (level M, fixed mask, see QR_MASK); each symbol is drawn as an inline 1-bit image mask
 (one bit per module, no interpolation), at least 25 mm wide with a 4-module quiet zone. Encoding is the hot
@@ -49,7 +49,7 @@ from typing import BinaryIO
 
 import segno
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import strip_tags
 from reportlab.lib.pagesizes import A4
@@ -65,7 +65,7 @@ from passnum.vouchers.models import Booklet, Voucher
 
 S = VoucherStatus
 LAYOUTS = ("desk", "print")
-CHUNK = 100  # booklets per query (vouchers prefetched per chunk)
+CHUNK = 100  # booklets per query (and their vouchers in one more query)
 
 # Geometry (points). Cards are 95 × 55 mm, in a 2 × 5 grid centred on A4 portrait.
 PAGE_W, PAGE_H = A4
@@ -671,36 +671,47 @@ class StreamingCanvas(Canvas):
 # --- reading booklets ----------------------------------------------------------------------------------------
 
 
-def _vouchers_prefetch() -> Prefetch:
-    return Prefetch(
-        "vouchers",
-        queryset=Voucher.objects.only("id", "booklet_id", "position", "code", "status").order_by("position"),
+@dataclass(frozen=True, slots=True)
+class _BookletRow:
+    """A booklet as plain data: no model instances, so no reference cycles (booklet ↔ voucher caches) left for
+    the garbage collector to find; memory is released as soon as a chunk is drawn."""
+
+    number: int
+    program_id: int
+    vouchers: list[tuple[int, str, str]]  # (position, code, status), by position
+
+
+def _with_vouchers(booklets: list[tuple[int, int, int]]) -> list[_BookletRow]:
+    """(id, number, program_id) of a chunk of booklets → rows with their vouchers, in one query."""
+    by_booklet: dict[int, list[tuple[int, str, str]]] = {}
+    rows = (
+        Voucher.objects.filter(booklet_id__in=[b[0] for b in booklets])
+        .order_by("booklet_id", "position")
+        .values_list("booklet_id", "position", "code", "status")
     )
+    for booklet_id, position, code, status in rows:
+        by_booklet.setdefault(booklet_id, []).append((position, code, status))
+    return [_BookletRow(number, program_id, by_booklet.get(pk, [])) for pk, number, program_id in booklets]
 
 
-def _read_booklets(source, start: int, stop: int) -> Iterator[Booklet]:
-    """Booklets `start`…`stop - 1` of `source` (a queryset, ordered here by number, or a list), with their
-    vouchers, read CHUNK at a time (keyset pagination: no cursor stays open while the PDF is written)."""
+def _read_booklets(source, start: int, stop: int) -> Iterator[_BookletRow]:
+    """Booklets `start`…`stop - 1` of `source` (a queryset ordered by number, or a list of booklets) with their
+    vouchers, CHUNK booklets per query (keyset pagination: no cursor stays open while the PDF is written)."""
     if isinstance(source, QuerySet):
+        ids = source.values_list("id", "number", "program_id")
         last = None
         pos = start
         while pos < stop:
             size = min(CHUNK, stop - pos)
-            qs = source if last is None else source.filter(number__gt=last)
-            batch = list(qs[pos : pos + size] if last is None else qs[:size])
+            batch = list(ids[pos : pos + size] if last is None else ids.filter(number__gt=last)[:size])
             if not batch:
                 return
-            prefetch_related_objects(batch, _vouchers_prefetch())
-            yield from batch
+            yield from _with_vouchers(batch)
             pos += len(batch)
-            last = batch[-1].number
+            last = batch[-1][1]
     else:
         for i in range(start, stop, CHUNK):
-            batch = source[i : min(i + CHUNK, stop)]
-            missing = [b for b in batch if "vouchers" not in getattr(b, "_prefetched_objects_cache", {})]
-            if missing:
-                prefetch_related_objects(missing, _vouchers_prefetch())
-            yield from batch
+            yield from _with_vouchers([(b.pk, b.number, b.program_id) for b in source[i : min(i + CHUNK, stop)]])
 
 
 @dataclass
@@ -718,31 +729,30 @@ class _Cards:
         self.program = program
         self.result = result
 
-    def vouchers(self, booklet: Booklet) -> list[Voucher]:
+    def vouchers(self, booklet: _BookletRow) -> list[tuple[int, str, str]]:
         if booklet.program_id != self.program.pk:
             raise DomainError(
                 f"Le carnet n° {booklet.number} n’appartient pas au dispositif « {self.program} ».",
                 code="booklet_other_program",
             )
-        vouchers = list(booklet.vouchers.all())
-        if len(vouchers) != self.program.vouchers_per_booklet:
+        if len(booklet.vouchers) != self.program.vouchers_per_booklet:
             raise DomainError(
-                f"Le carnet n° {booklet.number} a {len(vouchers)} chèques au lieu de "
+                f"Le carnet n° {booklet.number} a {len(booklet.vouchers)} chèques au lieu de "
                 f"{self.program.vouchers_per_booklet}.",
                 code="booklet_incomplete",
             )
-        return vouchers
+        return booklet.vouchers
 
-    def coupon(self, voucher: Voucher) -> Coupon:
+    def coupon(self, position: int, code: str, status: str) -> Coupon:
         """Signs and encodes a usable voucher; stamps one that is not."""
         self.result.vouchers += 1
-        if voucher.status in PRINTABLE:
-            return Coupon(voucher.position, codes.display(voucher.code), qr_matrix(signing.sign_code(voucher.code)))
-        stamp = STAMPS.get(voucher.status, "INVALIDE")
+        if status in PRINTABLE:
+            return Coupon(position, codes.display(code), qr_matrix(signing.sign_code(code)))
+        stamp = STAMPS.get(status, "INVALIDE")
         self.result.stamped[stamp] += 1
-        return Coupon(voucher.position, codes.display(voucher.code), None, stamp)
+        return Coupon(position, codes.display(code), None, stamp)
 
-    def of(self, booklet: Booklet, skip: int = 0) -> Iterator[tuple]:
+    def of(self, booklet: _BookletRow, skip: int = 0) -> Iterator[tuple]:
         """The cards of `booklet`, lazily, from its `skip`-th (cover = 0, notice = 1, coupon k = k + 1)."""
         vouchers = self.vouchers(booklet)
         if skip == 0:
@@ -751,7 +761,7 @@ class _Cards:
         if skip <= 1:
             yield ("notice", booklet.number)
         for voucher in vouchers[max(skip - 2, 0) :]:
-            yield ("coupon", booklet.number, self.coupon(voucher))
+            yield ("coupon", booklet.number, self.coupon(*voucher))
 
 
 def _draw_card(c: Canvas, st: BookletStatic, card: tuple) -> None:
@@ -763,10 +773,10 @@ def _draw_card(c: Canvas, st: BookletStatic, card: tuple) -> None:
         draw_coupon_card(c, st, card[1], card[2])
 
 
-def _render_desk(c: StreamingCanvas, st: BookletStatic, booklets: Iterable[Booklet], cards: _Cards) -> None:
+def _render_desk(c: StreamingCanvas, st: BookletStatic, booklets: Iterable[_BookletRow], cards: _Cards) -> None:
     for booklet in booklets:
         cards.result.booklets += 1
-        coupons = [cards.coupon(v) for v in cards.vouchers(booklet)]
+        coupons = [cards.coupon(*v) for v in cards.vouchers(booklet)]
         draw_desk_cover_page(c, st, booklet.number)
         c.showPage()
         for i in range(0, len(coupons), PER_SHEET):

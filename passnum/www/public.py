@@ -187,6 +187,12 @@ def finder(request):
         params = params.copy()  # a commune chosen for another search: forget it
         params.pop("commune")
     form = FinderForm(params if bound else None, candidates=location.candidates)
+    if len(location.candidates) > 1:
+        form.fields["commune"].help_text = (
+            "Choisissez-la, puis lancez la recherche."
+            if location.must_choose
+            else "Les lieux de toutes ces communes sont affichés : choisissez la vôtre pour les classer depuis elle."
+        )
     result = None
     if bound and form.is_valid():
         if not location.candidates:

@@ -70,6 +70,14 @@ def make_site(org, name, commune="51454", *, status=QualificationStatus.QUALIFIE
     return site
 
 
+def cache_keys() -> list[str]:
+    """The keys in the cache, to check that no address is stored in clear (LocMem, the tests' default)."""
+    store = getattr(caches["default"], "_cache", None)
+    if store is None:
+        pytest.skip("the cache backend does not list its keys")
+    return [str(key) for key in store]
+
+
 def text(response) -> str:
     return response.content.decode()
 
@@ -314,7 +322,7 @@ def test_my_pass_rate_limited_per_client_address(client, booklet):
     assert title(response).startswith("Trop de vérifications")
     # another address is not affected, and no address is stored in clear
     assert client.post(MY_PASS, {"code": code}, REMOTE_ADDR="198.51.100.2").status_code == 200
-    assert not any("203.0.113.7" in str(key) for key in caches["default"]._cache)
+    assert not any("203.0.113.7" in key for key in cache_keys())
 
 
 # --- the rate limiter ----------------------------------------------------------------------------------------
@@ -334,8 +342,8 @@ def test_ratelimit_fixed_window():
 
 def test_ratelimit_keys_are_hashed():
     ratelimit.hit("t", "203.0.113.7", limit=1, window=60)
-    keys = list(caches["default"]._cache)
-    assert keys and not any("203.0.113.7" in str(key) for key in keys)
+    keys = cache_keys()
+    assert keys and not any("203.0.113.7" in key for key in keys)
 
 
 def test_client_ip(settings):

@@ -56,6 +56,10 @@ def parse_booklet_range(text: str) -> list[tuple[int, int]]:
     return merged
 
 
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} Mo" if size >= 1_000_000 else f"{-(-size // 1000)} ko"
+
+
 def format_ranges(ranges: list[tuple[int, int]]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
@@ -140,7 +144,7 @@ class Command(BaseCommand):
             if tty:
                 sys.stderr.write("\n")
         elapsed = time.monotonic() - started
-        where = "" if size is None else f" → {out} ({size / 1_000_000:.1f} Mo)"
+        where = "" if size is None else f" → {out} ({_size(size)})"
         report.write(
             f"{result.booklets} carnet(s), {result.vouchers} chèque(s), {result.pages} page(s) "
             f"({layout}){where}, en {elapsed:.1f} s."
