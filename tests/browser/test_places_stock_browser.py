@@ -31,9 +31,11 @@ def _setup(settings, tmp_path):
 def test_public_checklist_and_signup_pages(page, live_server):
     page.goto(f"{live_server.url}/lieux-de-mediation/criteres/")
     assert_accessible(page)
-    page.get_by_role("link", name="Inscrire ma structure").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Inscrire ma structure").click()
     assert_accessible(page)
-    page.locator("main form button[type=submit]").click()  # empty: every error shown, nothing saved
+    with page.expect_navigation():  # empty: every error shown, nothing saved
+        page.locator("main form button[type=submit]").click()
     assert page.locator("#erreurs").is_visible()
     assert_accessible(page)
     assert not Site.objects.exists()
@@ -61,11 +63,13 @@ def test_place_space_and_funder_review(page, live_server, funder):
     log_in(page, live_server, reviewer.email)
     page.goto(f"{live_server.url}/financeur/lieux/")
     assert_accessible(page)
-    page.get_by_role("link", name=site.name).click()
+    with page.expect_navigation():
+        page.get_by_role("link", name=site.name).click()
     assert_accessible(page)
     page.get_by_label("Qualifier le lieu").check()
-    page.get_by_role("button", name="Enregistrer la décision").click()
-    page.wait_for_url(f"{live_server.url}/financeur/lieux/")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Enregistrer la décision").click()
+    page.wait_for_load_state()
     site.refresh_from_db()
     assert site.status == "qualified"
     assert program  # the program's territory (Marne) covers the site
@@ -73,7 +77,9 @@ def test_place_space_and_funder_review(page, live_server, funder):
     page.goto(f"{live_server.url}/financeur/dispositifs/{program.slug}/carnets/")
     assert_accessible(page)
     page.get_by_label("Nombre de carnets à émettre").fill("3")
-    page.get_by_role("button", name="Émettre").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Émettre").click()
+    page.wait_for_load_state()
     assert page.get_by_text("Carnets n° 1 à 3 émis.").is_visible()
     assert_accessible(page)
 
@@ -88,6 +94,8 @@ def test_distributor_stock_page(page, live_server, program, funder):
     page.goto(f"{live_server.url}/prescripteur/stock/")
     assert_accessible(page)
     page.locator("main input[type=checkbox]").first.check()
-    page.get_by_role("button", name="Rendre au financeur").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Rendre au financeur").click()
+    page.wait_for_load_state()
     assert page.get_by_text("1 carnet(s) rendu(s) au financeur.").is_visible()
     assert_accessible(page)
