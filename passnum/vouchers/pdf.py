@@ -57,6 +57,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from passnum.common.dates import french_date
 from passnum.common.errors import DomainError
 from passnum.common.money import format_euros
 from passnum.vouchers import codes, signing
@@ -102,21 +103,6 @@ STAMPS = {
 }
 PRINTABLE = frozenset({S.ISSUED, S.DISTRIBUTED})
 
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
 
 # --- text ------------------------------------------------------------------------------------------------
 
@@ -134,11 +120,6 @@ _WINANSI_FIXES = str.maketrans(
 def pdf_text(text: str) -> str:
     """Text the built-in fonts can show: WinAnsi (cp1252) only; anything else becomes '?'."""
     return str(text).translate(_WINANSI_FIXES).encode("cp1252", "replace").decode("cp1252")
-
-
-def french_date(day) -> str:
-    """date(2026, 1, 1) → '1er janvier 2026'."""
-    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def validity_text(program) -> str:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from passnum.common.dates import MONTHS, WEEKDAYS
 from passnum.common.ratelimit import client_ip, hit
 from passnum.common.standard import AccessMode, Public, Service, SpecificSupport
 from passnum.places.finder import (
@@ -224,22 +225,6 @@ def finder(request):
 
 # --- a place -------------------------------------------------------------------------------------------------
 
-_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
 
 def _hhmm(moment: dt.datetime, day: dt.date) -> str:
     if moment.date() > day:
@@ -272,7 +257,7 @@ def opening_week(value: str, *, start: dt.date) -> list[dict] | None:
                 elif comment:
                     slot += f" ({comment})"
                 slots.append(slot)
-            week.append({"day": f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}", "slots": slots})
+            week.append({"day": f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}", "slots": slots})
         return week
     except Exception:  # noqa: BLE001 — the parser raises its own types; the raw value is shown anyway
         return None

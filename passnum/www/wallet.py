@@ -25,6 +25,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from passnum.accounts.enums import OrganisationKind
+from passnum.common.dates import french_date
 from passnum.common.errors import DomainError
 from passnum.common.ratelimit import client_ip, hit
 from passnum.common.standard import Service
@@ -66,33 +67,13 @@ def _voucher_row(voucher: Voucher) -> WalletVoucher:
         return WalletVoucher(voucher.position, display, voucher.status, "usable", "Utilisable", qr_svg(voucher.code))
     if voucher.status in (S.REDEEMED, S.CLAIMED, S.PAID):
         when = timezone.localtime(voucher.redeemed_at).date() if voucher.redeemed_at else None
-        label = f"Utilisé le {_french_date(when)}" if when else "Utilisé"
+        label = f"Utilisé le {french_date(when)}" if when else "Utilisé"
         return WalletVoucher(voucher.position, display, voucher.status, "used", label)
     if voucher.status == S.EXPIRED:
         return WalletVoucher(voucher.position, display, voucher.status, "over", "Expiré")
     if voucher.status == S.CANCELLED:
         return WalletVoucher(voucher.position, display, voucher.status, "over", "Annulé")
     return WalletVoucher(voucher.position, display, voucher.status, "pending", "Pas encore utilisable")
-
-
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
-
-def _french_date(day: dt.date) -> str:
-    return f"{'1er' if day.day == 1 else day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def _period(program, today: dt.date) -> tuple[str, dt.date]:
