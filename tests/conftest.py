@@ -43,3 +43,11 @@ def program(funder, cofunder):
     from tests.factories import ProgramFactory
 
     return ProgramFactory(owner=funder, cofunder=cofunder)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -201,3 +201,13 @@ SMS_TIMEOUT = int(os.environ.get("SMS_TIMEOUT", "10"))
 # Number of reverse proxies in front of the app that append to X-Forwarded-For (1 behind nginx). Rate limits use
 # the client address they report; 0 means REMOTE_ADDR.
 PASSNUM_TRUSTED_PROXY_COUNT = int(os.environ.get("PASSNUM_TRUSTED_PROXY_COUNT", "0"))
+
+# Redemption desk (issue 6). Failed code checks allowed per (limit, window in seconds) before checks are blocked
+# until the window ends: per person or API key, per organisation, per IP address.
+PASSNUM_CODE_CHECK_LIMITS = {
+    "who": (int(os.environ.get("PASSNUM_CODE_FAILS_PER_USER", "10")), 900),
+    "org": (int(os.environ.get("PASSNUM_CODE_FAILS_PER_ORG", "50")), 900),
+    "ip": (int(os.environ.get("PASSNUM_CODE_FAILS_PER_IP", "20")), 900),
+}
+# A place may undo a redemption within this many hours (then only the funder can correct it).
+PASSNUM_UNDO_WINDOW_HOURS = int(os.environ.get("PASSNUM_UNDO_WINDOW_HOURS", "24"))

@@ -55,6 +55,19 @@ def hit(scope: str, key: str, *, limit: int, window: int, cache_alias: str = "de
     return RateLimit(allowed=False, retry_after=max(1, math.ceil(window_start + window - now)), remaining=0)
 
 
+def blocked(checks: list[tuple[str, str, int, int]], *, cache_alias: str = "default", now=None) -> int:
+    """Without counting a hit: seconds until every (scope, key, limit, window) is back within its limit, or 0.
+    One cache round trip for all of them."""
+    now = time.time() if now is None else now
+    keys = {}
+    for scope, key, limit, window in checks:
+        window_start = int(now // window) * window
+        keys[_cache_key(scope, key, window_start)] = (limit, window_start + window)
+    found = caches[cache_alias].get_many(list(keys))
+    waits = [math.ceil(end - now) for k, (limit, end) in keys.items() if (found.get(k) or 0) >= limit]
+    return max(1, max(waits)) if waits else 0
+
+
 def reset(scope: str, key: str, *, window: int, cache_alias: str = "default", now=None) -> None:
     """Forget the current window's hits for `key` (tests, support)."""
     now = time.time() if now is None else now

@@ -33,6 +33,8 @@ class Program(models.Model):
     grace_days = models.PositiveSmallIntegerField("délai de grâce (jours)", default=30)
     eligible_services = models.JSONField("services éligibles", default=list)
     target_publics = models.JSONField("publics visés", default=list)
+    # {service code: most vouchers one session may take}; a service absent here follows the place's catalogue.
+    session_vouchers = models.JSONField("chèques par séance (plafond par service)", default=dict, blank=True)
     next_booklet_number = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

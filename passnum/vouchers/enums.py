@@ -35,3 +35,17 @@ class CancelReason(models.TextChoices):
     STOLEN = "stolen", "Volé"
     WITHDRAWN = "withdrawn", "Retiré par le financeur"
     ERROR = "error", "Erreur d’émission"
+
+
+class BeneficiaryPublic(models.TextChoices):
+    """The person's situation, as the distributor sees it: for orientation and for the funnel by public."""
+
+    JOB_SEEKER = "demandeur_emploi", "Demandeur ou demandeuse d’emploi"
+    MINIMUM_INCOME = "minima_sociaux", "Allocataire des minima sociaux (RSA, AAH, ASPA…)"
+    YOUTH = "jeune", "Jeune de 16 à 25 ans"
+    STUDENT = "etudiant", "Étudiant ou étudiante"
+    SENIOR = "senior", "Senior (60 ans et plus)"
+    FAMILY = "famille", "Parent, famille"
+    DISABILITY = "handicap", "Personne en situation de handicap"
+    NEWCOMER = "primo_arrivant", "Personne nouvellement arrivée en France"
+    OTHER = "autre", "Autre situation"

@@ -26,6 +26,24 @@ class Booklet(models.Model):
     allocated_at = models.DateTimeField(null=True, blank=True)
     handed_out_at = models.DateTimeField(null=True, blank=True)
     issued_at = models.DateTimeField(default=timezone.now)
+    beneficiary = models.ForeignKey(
+        "vouchers.Beneficiary",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="booklets",
+        verbose_name="bénéficiaire",
+    )
+    oriented_site = models.ForeignKey(
+        "places.Site",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="lieu conseillé",
+    )
+    # The Idempotency-Key (or the form's hidden token) of the hand-out: a retry returns the first result.
+    hand_out_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = "carnet"
@@ -102,6 +120,42 @@ class Voucher(models.Model):
         return self.code
 
 
+class Beneficiary(models.Model):
+    """The person a booklet is handed to, with the least data that serves (DESIGN.md: people's data). The
+    reference is pseudonymous and random; the first name is kept only with the person's consent; no name, no
+    address, no phone. Used for orientation and for counting people reached, never shown outside the distributor."""
+
+    reference = models.CharField("référence", max_length=16, unique=True)
+    distributor = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="beneficiaries", verbose_name="prescripteur"
+    )
+    first_name = models.CharField("prénom", max_length=60, blank=True)
+    birth_year = models.PositiveSmallIntegerField("année de naissance", null=True, blank=True)
+    commune = models.ForeignKey(
+        "geo.Commune", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="commune"
+    )
+    public = models.CharField("public", max_length=40, blank=True)
+    needs = models.JSONField("besoins", default=list, blank=True)
+    consent_first_name = models.BooleanField("accepte que son prénom soit noté", default=False)
+    consent_reminders = models.BooleanField("accepte les rappels", default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "bénéficiaire"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_name="") | Q(consent_first_name=True), name="beneficiary_first_name_needs_consent"
+            ),
+            models.CheckConstraint(
+                condition=Q(birth_year__isnull=True) | (Q(birth_year__gte=1900) & Q(birth_year__lte=2100)),
+                name="beneficiary_birth_year_range",
+            ),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+
 class VoucherStatusLog(AppendOnlyModel):
     """Every transition after issuance: from, to, reason, who, when."""
 
@@ -125,11 +179,63 @@ class VoucherStatusLog(AppendOnlyModel):
         return f"{self.voucher_id}: {self.from_status} → {self.to_status}"
 
 
+class Receipt(models.Model):
+    """One act of redemption at a place: k vouchers of one booklet for one session of one service. Its number is
+    the receipt's; undoing it undoes every voucher it took. The idempotency key (API header or the form's hidden
+    token) is unique per place, so a retried request finds the first receipt instead of redeeming again."""
+
+    place = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="receipts")
+    site = models.ForeignKey("places.Site", null=True, blank=True, on_delete=models.PROTECT, related_name="receipts")
+    booklet = models.ForeignKey(Booklet, on_delete=models.PROTECT, related_name="receipts")
+    service = models.CharField("service", max_length=40)
+    count = models.PositiveSmallIntegerField("chèques")
+    amount_cents = models.PositiveIntegerField("montant (centimes)")
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="receipts"
+    )
+    redeemed_at = models.DateTimeField(default=timezone.now)
+    idempotency_key = models.CharField(max_length=64, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undo_reason = models.CharField("motif d’annulation", max_length=200, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "reçu d’encaissement"
+        ordering = ["-redeemed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["place", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="receipt_idempotency_key_unique",
+            ),
+            models.CheckConstraint(condition=Q(count__gte=1), name="receipt_count_positive"),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="receipt_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(undone_at__isnull=True, undo_reason="") | (Q(undone_at__isnull=False) & ~Q(undo_reason="")),
+                name="receipt_undone_iff_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["place", "-redeemed_at"], name="receipt_place_recent_idx")]
+
+    def __str__(self):
+        return f"reçu n° {self.pk}"
+
+    @property
+    def is_undone(self) -> bool:
+        return self.undone_at is not None
+
+
 class Redemption(models.Model):
     """A voucher used at a place for a service. Undone within a short window by setting `undone_at`; the
     partial unique index lets a voucher have at most one redemption that is not undone."""
 
     voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="redemptions")
+    receipt = models.ForeignKey(Receipt, null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions")
     place = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="redemptions")
     service = models.CharField("service", max_length=40)
     amount_cents = models.PositiveIntegerField()

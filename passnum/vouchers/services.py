@@ -142,10 +142,19 @@ def booklet_allocate(*, booklet: Booklet, distributor, actor=None, organisation=
     return booklet
 
 
-def booklet_hand_out(*, booklet: Booklet, actor=None, organisation=None) -> Booklet:
-    """Give a booklet to a person: its issued vouchers become usable (`distributed`)."""
+def booklet_hand_out(
+    *,
+    booklet: Booklet,
+    actor=None,
+    organisation=None,
+    beneficiary=None,
+    oriented_site=None,
+    hand_out_key: str = "",
+) -> Booklet:
+    """Give a booklet to a person: its issued vouchers become usable (`distributed`). The person's record and
+    orientation come from vouchers.handout.booklet_give."""
     with transaction.atomic():
-        booklet = Booklet.objects.select_for_update(of=("self",)).get(pk=booklet.pk)
+        booklet = Booklet.objects.select_for_update(of=("self",)).select_related("program").get(pk=booklet.pk)
         if booklet.distributor_id is None:
             raise DomainError("Ce carnet n’est attribué à aucun prescripteur.", code="booklet_not_allocated")
         if organisation is not None and booklet.distributor_id != organisation.id:
@@ -159,8 +168,17 @@ def booklet_hand_out(*, booklet: Booklet, actor=None, organisation=None) -> Book
         _log(vouchers, S.DISTRIBUTED, actor=actor, organisation=organisation)
         Voucher.objects.filter(pk__in=[v.pk for v in vouchers]).update(status=S.DISTRIBUTED, distributed_at=now)
         booklet.handed_out_at = now
-        booklet.save(update_fields=["handed_out_at"])
-        journal_record(action="booklet.hand_out", actor=actor, organisation=organisation, obj=booklet)
+        booklet.beneficiary = beneficiary
+        booklet.oriented_site = oriented_site
+        booklet.hand_out_key = hand_out_key
+        booklet.save(update_fields=["handed_out_at", "beneficiary", "oriented_site", "hand_out_key"])
+        journal_record(
+            action="booklet.hand_out",
+            actor=actor,
+            organisation=organisation,
+            obj=booklet,
+            data={"vouchers": len(vouchers), "oriented_site": getattr(oriented_site, "pk", None)},
+        )
     return booklet
 
 
@@ -172,73 +190,21 @@ def _lock_voucher(voucher: Voucher) -> Voucher:
 
 
 def voucher_redeem(*, voucher: Voucher, place, service: str, actor=None) -> Redemption:
-    """Use a distributed voucher at a place. Exactly once: row lock + re-check + partial unique index."""
+    """One voucher used at a place, without the desk's site checks (see vouchers.redemption for the desk)."""
+    from passnum.vouchers.redemption import Desk, Refusal, redeem_locked_voucher
+
     if place.kind != OrganisationKind.PLACE:
-        raise DomainError(f"« {place} » n’est pas un lieu de médiation.", code="not_a_place")
-    with transaction.atomic():
-        voucher = _lock_voucher(voucher)
-        if voucher.status in (S.REDEEMED, S.CLAIMED, S.PAID):
-            raise DomainError("Ce chèque a déjà été encaissé.", code="already_redeemed")
-        _check_transition(voucher, S.REDEEMED)
-        if service not in voucher.program.eligible_services:
-            raise DomainError("Ce service n’est pas éligible pour ce dispositif.", code="service_not_eligible")
-        now = timezone.now()
-        redemption = Redemption.objects.create(
-            voucher=voucher,
-            place=place,
-            service=service,
-            amount_cents=voucher.face_value_cents,
-            redeemed_by=actor if getattr(actor, "is_authenticated", False) else None,
-            redeemed_at=now,
-        )
-        _log([voucher], S.REDEEMED, actor=actor, organisation=place)
-        Voucher.objects.filter(pk=voucher.pk).update(status=S.REDEEMED, redeemed_at=now)
-        lines = []
-        for fid, part in _per_funder(voucher.program_id, voucher.face_value_cents):
-            lines.append(
-                (
-                    program_account(AccountKind.OUTSTANDING, program_id=voucher.program_id, funder_id=fid),
-                    -part,
-                )
-            )
-            lines.append((payable_account(place_id=place.id, funder_id=fid), part))
-        ledger_post(kind=TransactionKind.REDEEM, lines=lines, obj=redemption)
-        journal_record(action="voucher.redeem", actor=actor, organisation=place, obj=redemption)
-    return redemption
+        raise Refusal("not_a_place", f"« {place} » n’est pas un lieu de médiation.")
+    receipt = redeem_locked_voucher(voucher=voucher, desk=Desk(place=place, user=actor), service=service)
+    return receipt.redemptions.get()
 
 
 def redemption_undo(*, redemption: Redemption, reason: str, actor=None) -> Redemption:
-    """The place takes back a redemption: the voucher returns to `distributed`, the ledger is reversed."""
-    reason = reason.strip()
-    if not reason:
-        raise DomainError("Indiquez le motif de l’annulation.", code="reason_required")
-    with transaction.atomic():
-        voucher = _lock_voucher(redemption.voucher)
-        redemption = Redemption.objects.select_for_update(of=("self",)).get(pk=redemption.pk)
-        if redemption.undone_at is not None:
-            raise DomainError("Cet encaissement est déjà annulé.", code="redemption_already_undone")
-        if voucher.status != S.REDEEMED:
-            raise InvalidTransition(
-                "Ce chèque est déjà en cours de remboursement : l’encaissement ne peut plus être annulé.",
-                code=f"voucher_{voucher.status}",
-            )
-        redemption.undone_at = timezone.now()
-        redemption.undo_reason = reason[:200]
-        redemption.save(update_fields=["undone_at", "undo_reason"])
-        _log([voucher], S.DISTRIBUTED, actor=actor, organisation=redemption.place, reason=reason)
-        Voucher.objects.filter(pk=voucher.pk).update(status=S.DISTRIBUTED, redeemed_at=None)
-        lines = []
-        for fid, part in _per_funder(voucher.program_id, redemption.amount_cents):
-            lines.append((payable_account(place_id=redemption.place_id, funder_id=fid), -part))
-            lines.append((program_account(AccountKind.OUTSTANDING, program_id=voucher.program_id, funder_id=fid), part))
-        ledger_post(kind=TransactionKind.REDEEM_UNDO, lines=lines, memo=reason, obj=redemption)
-        journal_record(
-            action="redemption.undo",
-            actor=actor,
-            organisation=redemption.place,
-            obj=redemption,
-            data={"reason": reason},
-        )
+    """The place takes back the redemption (its whole receipt): see vouchers.redemption.receipt_undo."""
+    from passnum.vouchers.redemption import Desk, receipt_undo
+
+    receipt_undo(receipt=redemption.receipt, reason=reason, desk=Desk(place=redemption.place, user=actor))
+    redemption.refresh_from_db()
     return redemption
 
 

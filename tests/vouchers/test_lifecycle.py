@@ -94,8 +94,9 @@ def test_database_refuses_commitment_over_budget(program):
 def test_vouchers_unusable_until_handed_out(program, place):
     booklet = booklets_issue(program=program, count=1)[0]
     voucher = booklet.vouchers.first()
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(DomainError) as exc:
         voucher_redeem(voucher=voucher, place=place, service=Service.EVERYDAY_TOOLS)
+    assert exc.value.code == "not_handed_out"
 
 
 def test_hand_out_requires_allocation_to_this_distributor(program, distributor):
@@ -164,7 +165,7 @@ def test_full_lifecycle_with_ledger(program, handed_out, place, funder, cofunder
         (S.REDEEMED, S.CLAIMED),
         (S.CLAIMED, S.PAID),
     ]
-    assert JournalEntry.objects.filter(action="voucher.redeem").count() == 3
+    assert JournalEntry.objects.filter(action="receipt.create").count() == 3
 
 
 def test_redeem_twice_is_refused(handed_out, place):
@@ -209,8 +210,9 @@ def test_undo_refused_once_claimed(handed_out, place):
     v = handed_out.vouchers.first()
     r = voucher_redeem(voucher=v, place=place, service=Service.EVERYDAY_TOOLS)
     vouchers_mark_claimed(vouchers=[v])
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(DomainError) as exc:
         redemption_undo(redemption=r, reason="Trop tard")
+    assert exc.value.code == "redemption_claimed"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,608 @@
+"""Checking and redeeming vouchers at a place, and undoing a redemption: the desk's work, shared by the pages and
+the API so that both refuse the same things with the same stable codes (REFUSALS, documented in docs/api.md).
+
+Exactly once: every check is made again after locking the booklet's usable vouchers (lock → re-read → re-check),
+and the partial unique index on Redemption (one active redemption per voucher) is the database's last barrier.
+A retried request carrying the same idempotency key gets the first receipt back instead of a refusal.
+
+Brute force: failed code checks (unknown, mistyped, forged) are counted per user (or API key), per organisation
+and per IP address; past a limit every check is refused until the window ends, with the time to wait. Each
+failure is journaled, without the code that was tried."""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from passnum.common import ratelimit
+from passnum.common.dates import french_date
+from passnum.common.errors import DomainError
+from passnum.common.money import format_euros
+from passnum.common.standard import Service
+from passnum.journal.services import journal_record
+from passnum.places.enums import QualificationStatus
+from passnum.places.models import Site, SiteService
+from passnum.programs.models import Program
+from passnum.programs.selectors import program_covers_commune, program_shares
+from passnum.settlement.enums import AccountKind, TransactionKind
+from passnum.settlement.ledger import ledger_post, payable_account, program_account, split_by_shares
+from passnum.vouchers import codes, signing
+from passnum.vouchers.enums import VoucherStatus
+from passnum.vouchers.models import Receipt, Redemption, Voucher, VoucherStatusLog
+
+S = VoucherStatus
+
+# Stable code → HTTP status. The codes are a contract with API clients: never rename one.
+REFUSALS: dict[str, int] = {
+    "code_malformed": 422,
+    "code_typo": 422,
+    "qr_malformed": 422,
+    "qr_unknown_key": 422,
+    "qr_bad_signature": 422,
+    "unknown_code": 404,
+    "not_handed_out": 409,
+    "not_yet_valid": 409,
+    "expired": 409,
+    "cancelled": 409,
+    "already_redeemed": 409,
+    "place_not_qualified": 403,
+    "place_suspended": 403,
+    "site_required": 422,
+    "unknown_site": 404,
+    "outside_territory": 403,
+    "service_not_eligible": 422,
+    "invalid_count": 422,
+    "too_many_vouchers": 422,
+    "not_enough_vouchers": 409,
+    "rate_limited": 429,
+    "idempotency_key_reused": 422,
+    "reason_required": 422,
+    "redemption_already_undone": 409,
+    "undo_window_closed": 409,
+    "redemption_claimed": 409,
+    "not_a_place": 403,
+}
+
+# Failures that count towards the brute-force limit: someone may be guessing codes.
+GUESS_FAILURES = frozenset(
+    {"code_malformed", "code_typo", "qr_malformed", "qr_unknown_key", "qr_bad_signature", "unknown_code"}
+)
+
+
+class Refusal(DomainError):
+    """A refused check, redemption or undo: a stable code (REFUSALS), a French message and, for some, context
+    (dates, retry_after) that the API returns as extra members of its problem document."""
+
+    def __init__(self, code: str, message: str, **context):
+        super().__init__(message, code=code, **context)
+        self.status = REFUSALS[code]
+
+
+@dataclass(frozen=True)
+class Desk:
+    """Who is redeeming: the place (organisation), and the person or the API key acting for it, from where."""
+
+    place: object
+    user: object = None
+    api_key: object = None
+    ip: str = ""
+
+    @property
+    def actor(self):
+        return self.user if getattr(self.user, "is_authenticated", False) else None
+
+    def limit_keys(self) -> list[tuple[str, str]]:
+        who = f"key:{self.api_key.pk}" if self.api_key is not None else f"user:{getattr(self.user, 'pk', '')}"
+        return [("code_check:who", who), ("code_check:org", str(self.place.pk)), ("code_check:ip", self.ip or "?")]
+
+
+@dataclass(frozen=True)
+class EligibleService:
+    code: str
+    label: str
+    max_vouchers: int
+
+
+@dataclass
+class Check:
+    """What « Vérifier » shows: the voucher, its program, what is left in its booklet and what this site may do."""
+
+    voucher: Voucher
+    program: Program
+    site: Site
+    left: int
+    services: list[EligibleService] = field(default_factory=list)
+
+    @property
+    def display_code(self) -> str:
+        return codes.display(self.voucher.code)
+
+    def service(self, code: str) -> EligibleService | None:
+        return next((s for s in self.services if s.code == code), None)
+
+
+# --- parsing and finding ------------------------------------------------------------------------------------
+
+
+def parse_code(raw: str) -> str:
+    """A typed code or a scanned QR payload → the canonical code; the QR's signature is verified."""
+    raw = (raw or "").strip()
+    if raw.upper().startswith(signing.PREFIX + "."):
+        try:
+            raw = signing.verify_payload(raw)
+        except signing.SignatureError as exc:
+            raise Refusal(exc.code, str(exc)) from exc
+    try:
+        return codes.normalise(raw)
+    except codes.CodeChecksumError as exc:
+        raise Refusal("code_typo", str(exc)) from exc
+    except codes.CodeFormatError as exc:
+        raise Refusal("code_malformed", str(exc)) from exc
+
+
+def _limits() -> dict[str, tuple[int, int]]:
+    return settings.PASSNUM_CODE_CHECK_LIMITS
+
+
+def _guard(desk: Desk) -> None:
+    limits = _limits()
+    checks = [(scope, key, *limits[scope.split(":")[1]]) for scope, key in desk.limit_keys()]
+    retry_after = ratelimit.blocked(checks)
+    if retry_after:
+        minutes = max(1, -(-retry_after // 60))
+        raise Refusal(
+            "rate_limited",
+            f"Trop de codes erronés : par sécurité, la vérification est bloquée. Réessayez dans {minutes} min.",
+            retry_after=retry_after,
+        )
+
+
+def _count_failure(desk: Desk, refusal: Refusal) -> None:
+    limits = _limits()
+    for scope, key in desk.limit_keys():
+        limit, window = limits[scope.split(":")[1]]
+        ratelimit.hit(scope, key, limit=limit, window=window)
+    journal_record(
+        action="voucher.check_failed",
+        actor=desk.actor,
+        organisation=desk.place,
+        data={"refusal": refusal.code, "api_key": getattr(desk.api_key, "pk", None)},
+    )
+
+
+def _find(desk: Desk, raw_code: str) -> Voucher:
+    _guard(desk)
+    try:
+        code = parse_code(raw_code)
+        voucher = Voucher.objects.select_related("program", "booklet").filter(code=code).first()
+        if voucher is None:
+            raise Refusal("unknown_code", "Code inconnu : aucun chèque ne porte ce code. Vérifiez la saisie.")
+    except Refusal as exc:
+        _count_failure(desk, exc)
+        raise
+    return voucher
+
+
+def _already_redeemed(voucher: Voucher) -> Refusal:
+    active = (
+        Redemption.objects.filter(voucher=voucher, undone_at__isnull=True)
+        .select_related("place", "receipt__site")
+        .first()
+    )
+    if active is None:
+        return Refusal("already_redeemed", "Ce chèque a déjà été encaissé.")
+    where = active.receipt.site.name if active.receipt and active.receipt.site else active.place.name
+    when = timezone.localtime(active.redeemed_at)
+    return Refusal(
+        "already_redeemed",
+        f"Ce chèque a déjà été encaissé le {french_date(when.date())} à {when:%H:%M} par « {where} ».",
+        redeemed_at=active.redeemed_at.isoformat(),
+        place=where,
+    )
+
+
+def _check_usable(voucher: Voucher, today: dt.date) -> None:
+    """The voucher itself, wherever it is presented."""
+    program = voucher.program
+    if voucher.status == S.ISSUED:
+        raise Refusal(
+            "not_handed_out",
+            "Ce chèque n’a pas encore été remis à un bénéficiaire : il n’est pas utilisable. "
+            "La personne doit le recevoir d’un prescripteur.",
+        )
+    if voucher.status == S.CANCELLED:
+        raise Refusal("cancelled", "Ce chèque a été annulé (perdu, volé ou retiré) : il ne peut pas être encaissé.")
+    if voucher.status in (S.REDEEMED, S.CLAIMED, S.PAID):
+        raise _already_redeemed(voucher)
+    if voucher.status == S.EXPIRED or today > program.valid_until:
+        raise Refusal(
+            "expired",
+            f"Ce chèque a expiré le {french_date(program.valid_until)}.",
+            valid_until=program.valid_until.isoformat(),
+        )
+    if today < program.valid_from:
+        raise Refusal(
+            "not_yet_valid",
+            f"Ce chèque n’est utilisable qu’à partir du {french_date(program.valid_from)}.",
+            valid_from=program.valid_from.isoformat(),
+        )
+
+
+def site_for(place, site_id=None) -> Site:
+    """The site of `place` where vouchers are taken: the one asked for, or its only qualified one."""
+    if getattr(place, "kind", None) != "place":
+        raise Refusal("not_a_place", "Seul un lieu de médiation numérique peut encaisser des chèques.")
+    sites = Site.objects.filter(organisation=place).select_related("commune")
+    if site_id not in (None, ""):
+        try:
+            site = sites.filter(pk=int(site_id)).first()
+        except (TypeError, ValueError):
+            site = None
+        if site is None:
+            raise Refusal("unknown_site", "Ce lieu n’existe pas ou n’est pas le vôtre.")
+    else:
+        candidates = [s for s in sites if s.status in (QualificationStatus.QUALIFIED, QualificationStatus.SUSPENDED)]
+        qualified = [s for s in candidates if s.status == QualificationStatus.QUALIFIED]
+        if len(qualified) > 1:
+            raise Refusal("site_required", "Votre structure a plusieurs lieux : précisez celui où a lieu la séance.")
+        site = (qualified or candidates or [None])[0]
+        if site is None:
+            raise Refusal(
+                "place_not_qualified",
+                "Votre lieu n’est pas encore qualifié : il ne peut pas encaisser de chèques.",
+            )
+    if site.status == QualificationStatus.SUSPENDED:
+        raise Refusal(
+            "place_suspended",
+            f"« {site.name} » est suspendu : il ne peut pas encaisser de chèques. Contactez le financeur.",
+        )
+    if site.status != QualificationStatus.QUALIFIED:
+        raise Refusal(
+            "place_not_qualified",
+            f"« {site.name} » n’est pas qualifié pour ce dispositif : il ne peut pas encaisser de chèques.",
+        )
+    return site
+
+
+def _covers(program_id: int, commune_code: str) -> bool:
+    return program_covers_commune(program=Program(pk=program_id), commune_code=commune_code)
+
+
+def _eligible_services(program: Program, site: Site) -> list[EligibleService]:
+    caps = program.session_vouchers or {}
+    out = []
+    for row in SiteService.objects.filter(site=site).order_by("service"):
+        if row.service not in program.eligible_services:
+            continue
+        cap = min(row.vouchers_per_session, int(caps.get(row.service, row.vouchers_per_session)))
+        label = Service(row.service).label if row.service in Service.values else row.service
+        out.append(EligibleService(code=row.service, label=label, max_vouchers=max(1, cap)))
+    return out
+
+
+def _check_site(program: Program, site: Site) -> list[EligibleService]:
+    if site.commune_id is None or not _covers(program.pk, site.commune_id):
+        raise Refusal(
+            "outside_territory",
+            f"« {site.name} » est hors du territoire du dispositif « {program.name} » : "
+            "ce chèque ne peut pas y être encaissé.",
+        )
+    services = _eligible_services(program, site)
+    if not services:
+        raise Refusal(
+            "service_not_eligible",
+            f"Aucun service de « {site.name} » n’est éligible au dispositif « {program.name} ».",
+        )
+    return services
+
+
+def _check_service(services: list[EligibleService], service: str, count: int, left: int) -> EligibleService:
+    chosen = next((s for s in services if s.code == service), None)
+    if chosen is None:
+        label = Service(service).label if service in Service.values else service
+        raise Refusal(
+            "service_not_eligible",
+            f"Le service « {label} » n’est pas éligible ici : choisissez un service de votre catalogue "
+            "prévu par le dispositif.",
+        )
+    if not isinstance(count, int) or count < 1:
+        raise Refusal("invalid_count", "Le nombre de chèques est au moins 1.")
+    if count > chosen.max_vouchers:
+        raise Refusal(
+            "too_many_vouchers",
+            f"Une séance « {chosen.label} » prend au plus {chosen.max_vouchers} chèque(s).",
+            max_vouchers=chosen.max_vouchers,
+        )
+    if count > left:
+        raise Refusal(
+            "not_enough_vouchers",
+            f"Il ne reste que {left} chèque(s) utilisable(s) dans ce carnet ({count} demandé(s)).",
+            left=left,
+        )
+    return chosen
+
+
+def _left_in_booklet(booklet_id: int) -> int:
+    return Voucher.objects.filter(booklet_id=booklet_id, status=S.DISTRIBUTED).count()
+
+
+# --- check ---------------------------------------------------------------------------------------------------
+
+
+def voucher_check(
+    *, raw_code: str, desk: Desk, site_id=None, service: str | None = None, count: int | None = None
+) -> Check:
+    """« Vérifier »: everything « Encaisser » would refuse, refused now, without writing anything but the
+    brute-force counters. With `service` (and `count`), that choice is checked too."""
+    site = site_for(desk.place, site_id)
+    voucher = _find(desk, raw_code)
+    _check_usable(voucher, timezone.localdate())
+    services = _check_site(voucher.program, site)
+    left = _left_in_booklet(voucher.booklet_id)
+    if service:
+        _check_service(services, service, 1 if count is None else count, left)
+    return Check(voucher=voucher, program=voucher.program, site=site, left=left, services=services)
+
+
+# --- redeem --------------------------------------------------------------------------------------------------
+
+
+def _shares(program: Program) -> list[tuple[int, int]]:
+    # Shares freeze at a program's first issuance (programs.services): a redeemable voucher's split is stable,
+    # so it is kept per process, keyed by the program's id and creation time (ids can be reused in tests).
+    key = (program.pk, program.created_at)
+    shares = _SHARES.get(key)
+    if shares is None:
+        if len(_SHARES) > 4096:
+            _SHARES.clear()
+        shares = _SHARES[key] = program_shares(program_id=program.pk)
+    return shares
+
+
+_SHARES: dict[tuple, list[tuple[int, int]]] = {}
+
+
+def _replay(desk: Desk, key: str, voucher: Voucher, service: str, count: int) -> Receipt | None:
+    """The receipt a previous request with this idempotency key created, if any; refused if that request
+    asked for something else."""
+    if not key:
+        return None
+    receipt = Receipt.objects.filter(place=desk.place, idempotency_key=key).first()
+    if receipt is None:
+        return None
+    same = (
+        receipt.booklet_id == voucher.booklet_id
+        and receipt.service == service
+        and receipt.count == count
+        and receipt.redemptions.filter(voucher=voucher).exists()
+    )
+    if not same:
+        raise Refusal(
+            "idempotency_key_reused",
+            "Cette clé d’idempotence a déjà servi pour un autre encaissement.",
+        )
+    receipt.replayed = True
+    return receipt
+
+
+def redeem(
+    *,
+    raw_code: str,
+    desk: Desk,
+    service: str,
+    count: int = 1,
+    site_id=None,
+    idempotency_key: str = "",
+) -> Receipt:
+    """« Encaisser »: take `count` vouchers of the booklet (the one presented first, then the next ones in
+    order) for one session of `service` at the site. Returns the receipt (`receipt.replayed` is True when it is
+    the result of an earlier request with the same idempotency key)."""
+    key = (idempotency_key or "").strip()[:64]
+    site = site_for(desk.place, site_id)
+    voucher = _find(desk, raw_code)
+    try:
+        return _redeem(voucher=voucher, desk=desk, site=site, service=service, count=count, key=key)
+    except (Refusal, IntegrityError):
+        replay = _replay(desk, key, voucher, service, count)
+        if replay is not None:
+            return replay
+        raise
+
+
+def _redeem(*, voucher: Voucher, desk: Desk, site: Site, service: str, count: int, key: str) -> Receipt:
+    today = timezone.localdate()
+    _check_usable(voucher, today)
+    program = voucher.program
+    services = _check_site(program, site)
+    with transaction.atomic():
+        usable = list(
+            Voucher.objects.select_for_update()
+            .filter(booklet_id=voucher.booklet_id, status=S.DISTRIBUTED)
+            .order_by("position")
+        )
+        first = next((v for v in usable if v.pk == voucher.pk), None)
+        if first is None:  # taken (or cancelled…) while we waited for the lock: say what happened
+            voucher.refresh_from_db(fields=["status"])
+            _check_usable(voucher, today)
+            raise _already_redeemed(voucher)
+        _check_service(services, service, count, len(usable))
+        taken = [first] + [v for v in usable if v.pk != first.pk][: count - 1]
+        receipt = _write(taken, desk=desk, site=site, program=program, service=service, key=key)
+    receipt.replayed = False
+    return receipt
+
+
+def _write(taken: list[Voucher], *, desk: Desk, site: Site | None, program: Program, service: str, key: str) -> Receipt:
+    """Write one redemption of `taken` (locked, distributed): receipt, redemptions, statuses, ledger, journal."""
+    now = timezone.now()
+    amount = sum(v.face_value_cents for v in taken)
+    receipt = Receipt.objects.create(
+        place=desk.place,
+        site=site,
+        booklet_id=taken[0].booklet_id,
+        service=service,
+        count=len(taken),
+        amount_cents=amount,
+        redeemed_by=desk.actor,
+        api_key=desk.api_key,
+        redeemed_at=now,
+        idempotency_key=key,
+    )
+    Redemption.objects.bulk_create(
+        [
+            Redemption(
+                voucher=v,
+                receipt=receipt,
+                place=desk.place,
+                service=service,
+                amount_cents=v.face_value_cents,
+                redeemed_by=desk.actor,
+                redeemed_at=now,
+            )
+            for v in taken
+        ]
+    )
+    VoucherStatusLog.objects.bulk_create(
+        [
+            VoucherStatusLog(
+                voucher=v,
+                from_status=S.DISTRIBUTED,
+                to_status=S.REDEEMED,
+                actor=desk.actor,
+                organisation=desk.place,
+                at=now,
+            )
+            for v in taken
+        ]
+    )
+    Voucher.objects.filter(pk__in=[v.pk for v in taken]).update(status=S.REDEEMED, redeemed_at=now)
+    totals: dict[int, int] = defaultdict(int)
+    for v in taken:
+        for fid, part in split_by_shares(v.face_value_cents, _shares(program)):
+            totals[fid] += part
+    lines = []
+    for fid, part in totals.items():
+        lines.append((program_account(AccountKind.OUTSTANDING, program_id=program.pk, funder_id=fid), -part))
+        lines.append((payable_account(place_id=desk.place.pk, funder_id=fid), part))
+    ledger_post(kind=TransactionKind.REDEEM, lines=lines, obj=receipt)
+    journal_record(
+        action="receipt.create",
+        actor=desk.actor,
+        organisation=desk.place,
+        obj=receipt,
+        data={"count": len(taken), "service": service, "api_key": getattr(desk.api_key, "pk", None)},
+    )
+    return receipt
+
+
+def redeem_locked_voucher(*, voucher: Voucher, desk: Desk, service: str, site: Site | None = None) -> Receipt:
+    """One voucher, already found, redeemed without the desk's place checks (site, territory, catalogue): for
+    the demo data and tests of the lifecycle. The voucher's own rules (status, dates, program) still apply."""
+    with transaction.atomic():
+        locked = Voucher.objects.select_for_update(of=("self",)).select_related("program").get(pk=voucher.pk)
+        if locked.status in (S.REDEEMED, S.CLAIMED, S.PAID):
+            raise _already_redeemed(locked)
+        if locked.status != S.DISTRIBUTED:
+            _check_usable(locked, timezone.localdate())
+        if service not in locked.program.eligible_services:
+            raise Refusal("service_not_eligible", "Ce service n’est pas éligible pour ce dispositif.")
+        receipt = _write([locked], desk=desk, site=site, program=locked.program, service=service, key="")
+    receipt.replayed = False
+    return receipt
+
+
+# --- undo ----------------------------------------------------------------------------------------------------
+
+
+def undo_window() -> dt.timedelta:
+    return dt.timedelta(hours=settings.PASSNUM_UNDO_WINDOW_HOURS)
+
+
+def receipt_undo(*, receipt: Receipt, reason: str, desk: Desk) -> Receipt:
+    """The place takes back a redemption within the undo window: its vouchers return to `distributed` and the
+    ledger is reversed. Refused once the vouchers are claimed (a claim lists them)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise Refusal("reason_required", "Indiquez le motif de l’annulation.")
+    if receipt.place_id != desk.place.pk:
+        raise Refusal("not_a_place", "Cet encaissement n’est pas le vôtre.")
+    with transaction.atomic():
+        receipt = Receipt.objects.select_for_update().get(pk=receipt.pk)
+        if receipt.undone_at is not None:
+            raise Refusal(
+                "redemption_already_undone",
+                f"Cet encaissement a déjà été annulé le {french_date(timezone.localtime(receipt.undone_at).date())}.",
+            )
+        now = timezone.now()
+        if now - receipt.redeemed_at > undo_window():
+            hours = settings.PASSNUM_UNDO_WINDOW_HOURS
+            raise Refusal(
+                "undo_window_closed",
+                f"Un encaissement ne peut être annulé que dans les {hours} h qui suivent. "
+                "Contactez le financeur pour corriger.",
+            )
+        redemptions = list(receipt.redemptions.filter(undone_at__isnull=True).order_by("voucher_id"))
+        vouchers = list(
+            Voucher.objects.select_for_update(of=("self",))
+            .select_related("program")
+            .filter(pk__in=[r.voucher_id for r in redemptions])
+            .order_by("pk")
+        )
+        if any(v.status != S.REDEEMED for v in vouchers):
+            raise Refusal(
+                "redemption_claimed",
+                "Ces chèques sont déjà en cours de remboursement : l’encaissement ne peut plus être annulé.",
+            )
+        receipt.undone_at = now
+        receipt.undo_reason = reason[:200]
+        receipt.undone_by = desk.actor
+        receipt.save(update_fields=["undone_at", "undo_reason", "undone_by"])
+        Redemption.objects.filter(pk__in=[r.pk for r in redemptions]).update(undone_at=now, undo_reason=reason[:200])
+        VoucherStatusLog.objects.bulk_create(
+            [
+                VoucherStatusLog(
+                    voucher=v,
+                    from_status=S.REDEEMED,
+                    to_status=S.DISTRIBUTED,
+                    reason=reason[:200],
+                    actor=desk.actor,
+                    organisation=desk.place,
+                    at=now,
+                )
+                for v in vouchers
+            ]
+        )
+        Voucher.objects.filter(pk__in=[v.pk for v in vouchers]).update(status=S.DISTRIBUTED, redeemed_at=None)
+        totals: dict[tuple[int, int], int] = defaultdict(int)
+        for r, v in zip(sorted(redemptions, key=lambda r: r.voucher_id), vouchers, strict=True):
+            for fid, part in split_by_shares(r.amount_cents, _shares(v.program)):
+                totals[(v.program_id, fid)] += part
+        lines = []
+        for (program_id, fid), part in totals.items():
+            lines.append((payable_account(place_id=receipt.place_id, funder_id=fid), -part))
+            lines.append((program_account(AccountKind.OUTSTANDING, program_id=program_id, funder_id=fid), part))
+        ledger_post(kind=TransactionKind.REDEEM_UNDO, lines=lines, memo=reason, obj=receipt)
+        journal_record(
+            action="receipt.undo",
+            actor=desk.actor,
+            organisation=desk.place,
+            obj=receipt,
+            data={"reason": reason[:200], "count": len(vouchers), "api_key": getattr(desk.api_key, "pk", None)},
+        )
+    return receipt
+
+
+def can_undo(receipt: Receipt, now=None) -> bool:
+    now = now or timezone.now()
+    return receipt.undone_at is None and now - receipt.redeemed_at <= undo_window()
+
+
+def receipts_of(*, place):
+    return Receipt.objects.filter(place=place).select_related("site", "booklet__program")
+
+
+def receipt_summary(receipt: Receipt) -> str:
+    return f"{receipt.count} chèque(s), {format_euros(receipt.amount_cents)}"
