@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from passnum.www import opendata, places, public, stock, views, wallet
+from passnum.www import apikeys, desk, handout, opendata, places, public, stock, views, wallet
 
 app_name = "www"
 
@@ -55,4 +55,16 @@ urlpatterns = [
     path("prescripteur/stock/", stock.distributor_stock, name="distributor_stock"),
     path("carnets/<int:pk>/pdf/", stock.booklet_pdf, name="booklet_pdf"),
     path("prescripteur/stock/mouvement/", stock.distributor_stock_move, name="distributor_stock_move"),
+    # distributors: hand a booklet to a person (passnum/www/handout.py)
+    path("prescripteur/remettre/", handout.hand_out, name="hand_out"),
+    path("prescripteur/remettre/<int:pk>/", handout.hand_out_person, name="hand_out_person"),
+    path("prescripteur/remis/<int:pk>/", handout.hand_out_done, name="hand_out_done"),
+    # places: the redemption desk (passnum/www/desk.py)
+    path("lieu/encaisser/", desk.desk, name="desk"),
+    path("lieu/encaissements/", desk.receipts, name="desk_receipts"),
+    path("lieu/encaissements/<int:pk>/", desk.receipt_detail, name="desk_receipt"),
+    path("lieu/encaissements/<int:pk>/annuler/", desk.receipt_undo_view, name="desk_receipt_undo"),
+    # API keys of an organisation (passnum/www/apikeys.py)
+    path("cles-api/", apikeys.api_keys, name="api_keys"),
+    path("cles-api/<int:pk>/revoquer/", apikeys.api_key_revoke, name="api_key_revoke"),
 ]
