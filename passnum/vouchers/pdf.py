@@ -754,18 +754,24 @@ def _draw_card(c: Canvas, st: BookletStatic, card: tuple) -> None:
         draw_coupon_card(c, st, card[1], card[2])
 
 
-def _render_desk(c: StreamingCanvas, st: BookletStatic, booklets: Iterable[_BookletRow], cards: _Cards) -> None:
+def _render_desk(
+    c: StreamingCanvas, st: BookletStatic, booklets: Iterable[_BookletRow], cards: _Cards
+) -> Iterator[None]:
+    """Draws the pages one by one, yielding after each (see `_render`)."""
     for booklet in booklets:
         cards.result.booklets += 1
         coupons = [cards.coupon(*v) for v in cards.vouchers(booklet)]
         draw_desk_cover_page(c, st, booklet.number)
         c.showPage()
+        yield
         for i in range(0, len(coupons), PER_SHEET):
             draw_desk_coupon_page(c, st, booklet.number, coupons[i : i + PER_SHEET])
             c.showPage()
+            yield
 
 
-def _render_print(c: StreamingCanvas, st: BookletStatic, source, total_booklets: int, cards: _Cards) -> None:
+def _render_print(c: StreamingCanvas, st: BookletStatic, source, total_booklets: int, cards: _Cards) -> Iterator[None]:
+    """Draws the sheets one by one, yielding after each (see `_render`)."""
     per_booklet = st.count + 2
     total = total_booklets * per_booklet
     sheets = -(-total // PER_SHEET)
@@ -797,6 +803,52 @@ def _render_print(c: StreamingCanvas, st: BookletStatic, source, total_booklets:
             pdf_text(f"{st.site_title} — {st.program_slug} — feuille {s + 1}/{sheets}"),
         )
         c.showPage()
+        yield
+
+
+def _prepare(program, source, layout: str) -> tuple[QuerySet[Booklet] | list[Booklet], int]:
+    """Checks the layout and returns the booklets to print (ordered by number) and how many there are."""
+    if layout not in LAYOUTS:
+        raise DomainError(f"Mise en page inconnue : {layout} (desk ou print).", code="invalid_layout")
+    if source is None:
+        source = Booklet.objects.filter(program=program)
+    if isinstance(source, QuerySet):
+        source = source.order_by("number")
+        count = source.count()
+    else:
+        source = list(source)
+        count = len(source)
+    if count == 0:
+        raise DomainError("Aucun carnet à imprimer.", code="no_booklets")
+    return source, count
+
+
+def _render(
+    *,
+    program,
+    st: BookletStatic,
+    source,
+    count: int,
+    layout: str,
+    out: BinaryIO,
+    result: RenderResult,
+    on_page: Callable[[int], None] | None = None,
+) -> Iterator[None]:
+    """Writes the PDF to `out` as it is iterated: yields after each page (what that page wrote is in `out`), and
+    the file is complete when the iteration ends. Closing the iterator early releases the writer's temporary
+    file; `out` then holds a truncated PDF."""
+    cards = _Cards(program, result)
+    c = StreamingCanvas(out, title=f"{program.name} — carnets ({layout})")
+    c.on_page = on_page
+    try:
+        if layout == "desk":
+            yield from _render_desk(c, st, _read_booklets(source, 0, count), cards)
+        else:
+            yield from _render_print(c, st, source, count, cards)
+        c.save()
+        result.pages = c.page_count
+    finally:
+        c.discard()
 
 
 def render_booklets(
@@ -812,36 +864,74 @@ def render_booklets(
     booklet (see the module's docstring for the layouts). `booklets` is an alias of `booklets_qs_or_iter`.
     `on_progress(pages_written, pages_total)` is called after each page. Raises DomainError for an unknown
     layout, a booklet of another program or with missing vouchers, or nothing to print."""
-    if layout not in LAYOUTS:
-        raise DomainError(f"Mise en page inconnue : {layout} (desk ou print).", code="invalid_layout")
-    source = booklets_qs_or_iter if booklets_qs_or_iter is not None else booklets
-    if source is None:
-        source = Booklet.objects.filter(program=program)
-    if isinstance(source, QuerySet):
-        source = source.order_by("number")
-        count = source.count()
-    else:
-        source = list(source)
-        count = len(source)
-    if count == 0:
-        raise DomainError("Aucun carnet à imprimer.", code="no_booklets")
+    source, count = _prepare(program, booklets_qs_or_iter if booklets_qs_or_iter is not None else booklets, layout)
     st = booklet_static(program)
     result = RenderResult()
-    cards = _Cards(program, result)
-    c = StreamingCanvas(out, title=f"{program.name} — carnets ({layout})")
+    on_page = None
     if on_progress is not None:
         total_pages = page_count(count, program.vouchers_per_booklet, layout)
-        c.on_page = lambda done: on_progress(done, total_pages)
-    try:
-        if layout == "desk":
-            _render_desk(c, st, _read_booklets(source, 0, count), cards)
-        else:
-            _render_print(c, st, source, count, cards)
-        c.save()
-    finally:
-        c.discard()
-    result.pages = c.page_count
+
+        def on_page(done: int) -> None:
+            on_progress(done, total_pages)
+
+    for _ in _render(
+        program=program, st=st, source=source, count=count, layout=layout, out=out, result=result, on_page=on_page
+    ):
+        pass
     return result
+
+
+class _Chunks:
+    """A write-only file that keeps what is written until `take()` hands it over."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        return data
+
+
+STREAM_CHUNK_BYTES = 64 * 1024
+
+
+def stream_booklets(
+    *,
+    program,
+    booklets: QuerySet[Booklet] | Iterable[Booklet] | None = None,
+    layout: str,
+    chunk_bytes: int = STREAM_CHUNK_BYTES,
+) -> Iterator[bytes]:
+    """The PDF of `booklets` (all of `program`'s booklets when None) as an iterator of byte strings, for a
+    `StreamingHttpResponse`: pages are drawn as the iterator is consumed and handed over in chunks of about
+    `chunk_bytes` (a page at least), so memory stays flat whatever the number of booklets.
+
+    An unknown layout or nothing to print raises DomainError here, before any byte; a booklet that cannot be
+    printed (another program's, missing vouchers) raises DomainError while iterating."""
+    source, count = _prepare(program, booklets, layout)
+    st = booklet_static(program)
+    return _stream(program=program, st=st, source=source, count=count, layout=layout, chunk_bytes=chunk_bytes)
+
+
+def _stream(*, program, st, source, count: int, layout: str, chunk_bytes: int) -> Iterator[bytes]:
+    sink = _Chunks()
+    pages = _render(program=program, st=st, source=source, count=count, layout=layout, out=sink, result=RenderResult())
+    try:
+        for _ in pages:
+            if sink.size >= chunk_bytes:
+                yield sink.take()
+        if sink.size:
+            yield sink.take()
+    finally:
+        pages.close()
 
 
 def page_count(booklets: int, vouchers_per_booklet: int, layout: str) -> int:

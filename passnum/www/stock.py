@@ -1,11 +1,9 @@
 """Booklets: the lead funder issues, allocates, cancels and prints; distributors manage their stock."""
 
-import io
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -199,8 +197,10 @@ def booklet_pdf(request, pk):
 
 @organisation_required(OrganisationKind.FUNDER)
 def program_booklets_pdf(request, slug):
-    """Admins of the lead funder: booklets first…last, streamed, for a print shop or a desk."""
-    from passnum.vouchers.pdf import render_booklets
+    """Admins of the lead funder: booklets first…last, for a print shop or a desk. The PDF is streamed: pages are
+    drawn as the response is sent, so memory stays flat whatever the range (the form still caps it, a long
+    render holding a worker)."""
+    from passnum.vouchers.pdf import stream_booklets
 
     program = program_get_for(organisation=request.organisation, slug=slug)
     if program is None:
@@ -212,13 +212,13 @@ def program_booklets_pdf(request, slug):
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect("www:program_booklets", slug=slug)
     d = form.cleaned_data
-    booklets = Booklet.objects.filter(program=program, number__gte=d["first"], number__lte=d["last"]).order_by("number")
-    if not booklets.exists():
-        messages.error(request, "Aucun carnet émis dans cette plage.")
+    booklets = Booklet.objects.filter(program=program, number__gte=d["first"], number__lte=d["last"])
+    try:
+        chunks = stream_booklets(program=program, booklets=booklets, layout=d["layout"])
+    except DomainError as exc:
+        messages.error(request, "Aucun carnet émis dans cette plage." if exc.code == "no_booklets" else exc.message)
         return redirect("www:program_booklets", slug=slug)
-    buffer = io.BytesIO()
-    render_booklets(program=program, booklets=booklets, layout=d["layout"], out=buffer)
-    response = HttpResponse(buffer.getvalue(), content_type="application/pdf")
+    response = StreamingHttpResponse(chunks, content_type="application/pdf")
     name = f"carnets-{program.slug}-{d['first']}-{d['last']}-{d['layout']}.pdf"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Cache-Control"] = "private, no-store"

@@ -16,7 +16,9 @@ def _distributors():
 
 
 class AllocateForm(DsfrBaseForm):
-    distributor = forms.ModelChoiceField(label="Prescripteur", queryset=Organisation.objects.none())
+    distributor = forms.ModelChoiceField(
+        label="Prescripteur", queryset=Organisation.objects.none(), empty_label="Choisir le prescripteur"
+    )
     quantity = forms.IntegerField(
         label="Quantité de carnets", required=False, min_value=1, help_text="Les plus petits numéros libres."
     )
@@ -38,14 +40,17 @@ class AllocateForm(DsfrBaseForm):
 
 class CancelBookletForm(DsfrBaseForm):
     number = forms.IntegerField(label="Numéro du carnet", min_value=1)
-    reason = forms.ChoiceField(label="Motif", choices=CancelReason.choices)
+    reason = forms.ChoiceField(label="Motif", choices=[("", "Choisir le motif"), *CancelReason.choices])
     detail = forms.CharField(label="Précision (sans donnée personnelle)", required=False, max_length=150)
 
 
 class StockMoveForm(DsfrBaseForm):
     booklets = forms.MultipleChoiceField(label="Carnets", widget=forms.CheckboxSelectMultiple)
     target = forms.ModelChoiceField(
-        label="Prescripteur destinataire (pour un transfert)", queryset=Organisation.objects.none(), required=False
+        label="Prescripteur destinataire (pour un transfert)",
+        queryset=Organisation.objects.none(),
+        required=False,
+        empty_label="Choisir le prescripteur",
     )
 
     def __init__(self, *args, stock, distributor, **kwargs):
