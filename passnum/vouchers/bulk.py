@@ -84,10 +84,10 @@ def insert_booklets(*, program_id: int, first: int, count: int, issued_at) -> li
     """Create booklets numbered first…first+count-1; returns their ids in number order."""
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Booklet._meta.db_table)
-        sql = f"COPY {table} (program_id, number, issued_at) FROM STDIN"
+        sql = f"COPY {table} (program_id, number, issued_at, hand_out_key) FROM STDIN"
         with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
             for i in range(count):
-                copy.write_row((program_id, first + i, issued_at))
+                copy.write_row((program_id, first + i, issued_at, ""))
     else:
         Booklet.objects.bulk_create(
             [Booklet(program_id=program_id, number=first + i, issued_at=issued_at) for i in range(count)],
