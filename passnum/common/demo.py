@@ -15,8 +15,7 @@ from passnum.accounts.services import membership_add, organisation_create
 from passnum.common.standard import STANDARD_PUBLICS, Public, Service
 from passnum.geo.enums import TerritoryLevel
 from passnum.programs.services import FunderShare, ProgramData, program_create
-from passnum.vouchers.models import Voucher
-from passnum.vouchers.services import booklet_allocate, booklet_hand_out, booklets_issue, voucher_redeem
+from passnum.vouchers.services import booklet_allocate, booklets_issue
 
 DEMO_PASSWORD = "demo-pass-numerique"
 PLACES_CSV = Path(__file__).parent / "demo" / "lieux-demo-v1.csv"
@@ -73,6 +72,63 @@ def _demo_sites(places, *, reviewer, reviewer_org) -> None:
             organisation=org, holder_name=row["nom"][:70], iban=iban.compact, bic="AGRIFRPP", actor=admin
         )
         site_decide(site=site, decision="qualify", reason="", actor=reviewer, organisation=reviewer_org)
+
+
+def _demo_hand_outs_and_redemptions(program, booklets, *, ccas, distributor, places, place_user) -> None:
+    """Six booklets handed out by the CCAS to people (pseudonymous, oriented to a place), then used at the
+    places through the desk's own checks: sessions of one or two vouchers, and one redemption undone."""
+    from passnum.vouchers.enums import BeneficiaryPublic
+    from passnum.vouchers.handout import Person, booklet_give, suggest_places
+    from passnum.vouchers.redemption import Desk, receipt_undo, redeem
+
+    people = [
+        Person(birth_year=1951, commune_code="51454", public=BeneficiaryPublic.SENIOR, needs=[Service.EVERYDAY_TOOLS]),
+        Person(
+            first_name="Nadia",
+            consent_first_name=True,
+            birth_year=1988,
+            commune_code="51454",
+            public=BeneficiaryPublic.JOB_SEEKER,
+            needs=[Service.EMPLOYMENT, Service.ADMIN_PROCEDURES],
+            consent_reminders=True,
+        ),
+        Person(birth_year=2004, commune_code="51108", public=BeneficiaryPublic.YOUTH, needs=[Service.ADMIN_PROCEDURES]),
+        Person(birth_year=1960, commune_code="51230", public=BeneficiaryPublic.MINIMUM_INCOME, needs=[]),
+        Person(birth_year=1979, commune_code="51454", public=BeneficiaryPublic.FAMILY, needs=[Service.PARENTING]),
+        Person(),
+    ]
+    handed = []
+    for booklet, person in zip(booklets, people, strict=True):
+        suggested = suggest_places(program=program, commune_code=person.commune_code, needs=person.needs, limit=1)
+        handed.append(
+            booklet_give(
+                booklet=booklet,
+                distributor=ccas,
+                person=person,
+                oriented_site_id=suggested[0].pk if suggested else None,
+                actor=distributor,
+            )
+        )
+    # Sessions at the places: the person's first voucher (then the next ones), for a service of the site.
+    receipts = []
+    for i, booklet in enumerate(handed[:4]):
+        place = places[i % len(places)]
+        site = place.sites.get()
+        service = site.catalogue.order_by("service").first().service
+        for position in (1, 2, 3)[: 3 - i % 2]:
+            voucher = booklet.vouchers.get(position=position)
+            if voucher.status != "distributed":
+                continue
+            receipts.append(
+                redeem(
+                    raw_code=voucher.code,
+                    desk=Desk(place=place, user=place_user if place == places[0] else None),
+                    service=service,
+                )
+            )
+    receipt_undo(
+        receipt=receipts[-1], reason="Séance annulée : la personne n’est pas venue", desk=Desk(place=receipts[-1].place)
+    )
 
 
 def _user(email: str, first: str, last: str, **extra) -> User:
@@ -162,13 +218,7 @@ def seed_demo() -> None:
         booklet_allocate(booklet=b, distributor=france_services, actor=funder_admin, organisation=marne)
     for b in booklets[20:24]:
         booklet_allocate(booklet=b, distributor=asso, actor=funder_admin, organisation=marne)
-    for b in booklets[:4]:
-        booklet_hand_out(booklet=b, actor=distributor, organisation=ccas)
     _demo_sites(places, reviewer=funder_admin, reviewer_org=marne)
-    rows = demo_places()
-    for i, voucher in enumerate(
-        Voucher.objects.filter(booklet__in=booklets[:3]).order_by("booklet__number", "position")[:9]
-    ):
-        row = rows[i % len(places)]
-        service = SERVICE_BY_LABEL[row["services"].split("|")[0]]
-        voucher_redeem(voucher=voucher, place=places[i % len(places)], service=service, actor=place_user)
+    _demo_hand_outs_and_redemptions(
+        program, booklets[:6], ccas=ccas, distributor=distributor, places=places, place_user=place_user
+    )
