@@ -596,8 +596,11 @@ def receipt_undo(*, receipt: Receipt, reason: str, desk: Desk) -> Receipt:
 
 
 def can_undo(receipt: Receipt, now=None) -> bool:
+    """Within the window, not undone, and no claim lists its vouchers yet."""
     now = now or timezone.now()
-    return receipt.undone_at is None and now - receipt.redeemed_at <= undo_window()
+    if receipt.undone_at is not None or now - receipt.redeemed_at > undo_window():
+        return False
+    return not receipt.redemptions.exclude(voucher__status=S.REDEEMED).exists()
 
 
 def receipts_of(*, place):
