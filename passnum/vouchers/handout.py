@@ -78,7 +78,8 @@ def booklet_find_in_stock(*, distributor, raw: str, program_id=None) -> Booklet:
 
 
 def suggest_places(*, program, commune_code: str = "", needs=(), limit: int = 5) -> list[FoundSite]:
-    """The nearest qualified places of the program's territory offering every need (fewer needs if none does)."""
+    """The nearest qualified places of the program's territory offering at least one of the needs (any place if
+    none does)."""
     territory = list(program.territory.values_list("level", "code"))
     services = [n for n in needs if n in program.eligible_services]
     result = finder_search(commune_code=commune_code or None, services=services, territory=territory, limit=limit)
@@ -87,7 +88,8 @@ def suggest_places(*, program, commune_code: str = "", needs=(), limit: int = 5)
     return result.sites
 
 
-def _clean_person(person: Person) -> Person:
+def person_clean(person: Person) -> Person:
+    """Validated and tidied, or DomainError with the field at fault (used by the forms too)."""
     first_name = " ".join((person.first_name or "").split())[:60]
     if first_name and not person.consent_first_name:
         raise DomainError(
@@ -161,8 +163,20 @@ def booklet_give(
     ):
         booklet.replayed = True
         return booklet
-    person = _clean_person(person)
+    person = person_clean(person)
     site = _check_oriented_site(booklet.program, oriented_site_id)
+    try:
+        return _give(booklet, distributor, person, site, actor, key)
+    except DomainError as exc:
+        if key and exc.code == "booklet_handed_out":  # a concurrent retry of the same hand-out finished first
+            booklet.refresh_from_db()
+            if booklet.hand_out_key == key and booklet.distributor_id == distributor.pk:
+                booklet.replayed = True
+                return booklet
+        raise
+
+
+def _give(booklet, distributor, person, site, actor, key) -> Booklet:
     with transaction.atomic():
         beneficiary = Beneficiary.objects.create(
             reference=new_reference(),

@@ -2,7 +2,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from passnum.common.errors import DomainError, InvalidTransition
+from passnum.common.errors import DomainError
 from passnum.common.standard import Service
 from passnum.journal.models import JournalEntry
 from passnum.settlement.ledger import account_balances
