@@ -211,3 +211,9 @@ PASSNUM_CODE_CHECK_LIMITS = {
 }
 # A place may undo a redemption within this many hours (then only the funder can correct it).
 PASSNUM_UNDO_WINDOW_HOURS = int(os.environ.get("PASSNUM_UNDO_WINDOW_HOURS", "24"))
+
+# JSON API (/api/v1/, passnum/api/). Its requests skip the site's middleware (sessions, CSRF, messages, users,
+# organisation switcher): config/wsgi.py sends /api/ to a handler built with this list only. Bearer keys, no cookies.
+INSTALLED_APPS += ["ninja"]  # the docs page (/api/v1/docs) uses ninja's own Swagger UI files, not a CDN
+API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+API_MAX_BODY_BYTES = 64 * 1024  # larger API request bodies are refused (413) before they are read
