@@ -152,7 +152,8 @@ def redemption_create(
         site_id=payload.site,
         idempotency_key=idempotency_key,
     )
-    body = _receipt(receipt, _voucher_codes([receipt.pk])[receipt.pk])
+    display = [codes.display(c) for c in receipt.voucher_codes] if hasattr(receipt, "voucher_codes") else None
+    body = _receipt(receipt, display if display is not None else _voucher_codes([receipt.pk])[receipt.pk])
     return Status(200 if receipt.replayed else 201, body)
 
 

@@ -15,9 +15,10 @@ from passnum.places.enums import QualificationStatus
 from passnum.places.finder import FoundSite, finder_search
 from passnum.places.models import Site
 from passnum.programs.selectors import program_covers_commune
-from passnum.vouchers import codes, signing
+from passnum.vouchers import codes
 from passnum.vouchers.enums import BeneficiaryPublic
 from passnum.vouchers.models import Beneficiary, Booklet, Voucher
+from passnum.vouchers.redemption import Refusal, parse_code
 from passnum.vouchers.services import booklet_hand_out
 
 REFERENCE_PREFIX = "B"
@@ -66,10 +67,9 @@ def booklet_find_in_stock(*, distributor, raw: str, program_id=None) -> Booklet:
         booklet = found[0] if found else None
     else:
         try:
-            code = signing.verify_payload(raw) if raw.upper().startswith(signing.PREFIX + ".") else raw
-            code = codes.normalise(code)
-        except (signing.SignatureError, codes.CodeFormatError, codes.CodeChecksumError) as exc:
-            raise DomainError(str(exc), code="booklet_code_invalid", field="booklet") from None
+            code = parse_code(raw)
+        except Refusal as exc:
+            raise DomainError(exc.message, code="booklet_code_invalid", field="booklet") from None
         voucher = Voucher.objects.filter(code=code).only("booklet_id").first()
         booklet = mine.filter(pk=voucher.booklet_id).first() if voucher else None
     if booklet is None:

@@ -435,6 +435,20 @@ def _redeem(*, voucher: Voucher, desk: Desk, site: Site, service: str, count: in
     return receipt
 
 
+def _payable_lines(program: Program, place_id: int, amounts: list[int], sign: int = 1) -> list:
+    """Ledger lines moving these vouchers' value from outstanding to payable to the place (sign=-1: back), each
+    funder's share split per voucher."""
+    totals: dict[int, int] = defaultdict(int)
+    for amount in amounts:
+        for fid, part in split_by_shares(amount, _shares(program)):
+            totals[fid] += part
+    lines = []
+    for fid, part in totals.items():
+        lines.append((program_account(AccountKind.OUTSTANDING, program_id=program.pk, funder_id=fid), -sign * part))
+        lines.append((payable_account(place_id=place_id, funder_id=fid), sign * part))
+    return lines
+
+
 def _write(taken: list[Voucher], *, desk: Desk, site: Site | None, program: Program, service: str, key: str) -> Receipt:
     """Write one redemption of `taken` (locked, distributed): receipt, redemptions, statuses, ledger, journal."""
     now = timezone.now()
@@ -479,15 +493,10 @@ def _write(taken: list[Voucher], *, desk: Desk, site: Site | None, program: Prog
         ]
     )
     Voucher.objects.filter(pk__in=[v.pk for v in taken]).update(status=S.REDEEMED, redeemed_at=now)
-    totals: dict[int, int] = defaultdict(int)
-    for v in taken:
-        for fid, part in split_by_shares(v.face_value_cents, _shares(program)):
-            totals[fid] += part
-    lines = []
-    for fid, part in totals.items():
-        lines.append((program_account(AccountKind.OUTSTANDING, program_id=program.pk, funder_id=fid), -part))
-        lines.append((payable_account(place_id=desk.place.pk, funder_id=fid), part))
+    lines = _payable_lines(program, desk.place.pk, [v.face_value_cents for v in taken])
     ledger_post(kind=TransactionKind.REDEEM, lines=lines, obj=receipt)
+    # The API answers with these codes: no need to read them back.
+    receipt.voucher_codes = [v.code for v in sorted(taken, key=lambda v: v.position)]
     journal_record(
         action="receipt.create",
         actor=desk.actor,
@@ -576,14 +585,8 @@ def receipt_undo(*, receipt: Receipt, reason: str, desk: Desk) -> Receipt:
             ]
         )
         Voucher.objects.filter(pk__in=[v.pk for v in vouchers]).update(status=S.DISTRIBUTED, redeemed_at=None)
-        totals: dict[tuple[int, int], int] = defaultdict(int)
-        for r, v in zip(sorted(redemptions, key=lambda r: r.voucher_id), vouchers, strict=True):
-            for fid, part in split_by_shares(r.amount_cents, _shares(v.program)):
-                totals[(v.program_id, fid)] += part
-        lines = []
-        for (program_id, fid), part in totals.items():
-            lines.append((payable_account(place_id=receipt.place_id, funder_id=fid), -part))
-            lines.append((program_account(AccountKind.OUTSTANDING, program_id=program_id, funder_id=fid), part))
+        # A receipt's vouchers come from one booklet, hence one program.
+        lines = _payable_lines(vouchers[0].program, receipt.place_id, [r.amount_cents for r in redemptions], sign=-1)
         ledger_post(kind=TransactionKind.REDEEM_UNDO, lines=lines, memo=reason, obj=receipt)
         journal_record(
             action="receipt.undo",
