@@ -211,6 +211,8 @@ PASSNUM_CODE_CHECK_LIMITS = {
 }
 # A place may undo a redemption within this many hours (then only the funder can correct it).
 PASSNUM_UNDO_WINDOW_HOURS = int(os.environ.get("PASSNUM_UNDO_WINDOW_HOURS", "24"))
+# Settlement cut-offs: days of the month ("1,16") or "weekly:N" (N = 0 for Monday … 6 for Sunday).
+PASSNUM_SETTLEMENT_CALENDAR = os.environ.get("PASSNUM_SETTLEMENT_CALENDAR", "1,16")
 
 # JSON API (/api/v1/, passnum/api/). Its requests skip the site's middleware (sessions, CSRF, messages, users,
 # organisation switcher): config/wsgi.py sends /api/ to a handler built with this list only. Bearer keys, no cookies.

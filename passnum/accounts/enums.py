@@ -11,3 +11,4 @@ class OrganisationKind(models.TextChoices):
 class Role(models.TextChoices):
     ADMIN = "admin", "Administrateur"
     MEMBER = "member", "Membre"
+    FINANCE = "finance", "Finances (valide les remboursements)"

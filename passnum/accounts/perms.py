@@ -37,3 +37,16 @@ def can_view_program(user, organisation: Organisation | None, program) -> bool:
 def can_edit_program(user, organisation: Organisation | None, program) -> bool:
     """Only the lead funder's admins edit; co-funders see the program read-only."""
     return organisation is not None and program.owner_id == organisation.id and is_admin(user, organisation)
+
+
+def can_manage_finance(user, organisation: Organisation | None) -> bool:
+    """A funder's admins and finance users validate claims, reject lines and produce payment files."""
+    if organisation is None or organisation.kind != OrganisationKind.FUNDER:
+        return False
+    m = membership_for(user, organisation)
+    return m is not None and m.role in (Role.ADMIN, Role.FINANCE)
+
+
+def can_edit_bank_account(user, organisation: Organisation | None) -> bool:
+    """Only an organisation's admins set where it is paid from or to."""
+    return is_admin(user, organisation)

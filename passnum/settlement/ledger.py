@@ -33,8 +33,8 @@ class AccountRef:
 
     @property
     def key(self) -> str:
-        if self.kind == AccountKind.PAYABLE:
-            return f"payable:l{self.place_id}:f{self.funder_id}"
+        if self.kind in (AccountKind.PAYABLE, AccountKind.CONTESTED):
+            return f"{self.kind}:l{self.place_id}:f{self.funder_id}"
         if self.kind == AccountKind.PAID:
             return f"paid:f{self.funder_id}"
         return f"{self.kind}:p{self.program_id}:f{self.funder_id}"
@@ -46,6 +46,10 @@ def program_account(kind: str, *, program_id: int, funder_id: int) -> AccountRef
 
 def payable_account(*, place_id: int, funder_id: int) -> AccountRef:
     return AccountRef(kind=AccountKind.PAYABLE, funder_id=funder_id, place_id=place_id)
+
+
+def contested_account(*, place_id: int, funder_id: int) -> AccountRef:
+    return AccountRef(kind=AccountKind.CONTESTED, funder_id=funder_id, place_id=place_id)
 
 
 def paid_account(*, funder_id: int) -> AccountRef:

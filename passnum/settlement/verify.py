@@ -4,23 +4,31 @@ Returns readable problems; an empty list means everything holds."""
 
 from collections import defaultdict
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
 from passnum.common.money import format_euros
 from passnum.programs.models import ProgramFunder
 from passnum.programs.selectors import program_shares
-from passnum.settlement.enums import AccountKind
+from passnum.settlement.enums import AccountKind, IncidentStatus, LineStatus
 from passnum.settlement.ledger import (
     AccountRef,
     account_balances,
+    contested_account,
     paid_account,
     payable_account,
     program_account,
     split_by_shares,
     transaction_hash,
 )
-from passnum.settlement.models import GENESIS_HASH, LedgerChainHead, LedgerEntry, LedgerTransaction
-from passnum.vouchers.enums import OUTSTANDING_STATUSES, PAYABLE_STATUSES, VoucherStatus
+from passnum.settlement.models import (
+    GENESIS_HASH,
+    Claim,
+    ClaimLine,
+    LedgerChainHead,
+    LedgerEntry,
+    LedgerTransaction,
+)
+from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.models import Redemption, Voucher
 
 S = VoucherStatus
@@ -69,13 +77,6 @@ def expected_balances() -> dict[str, int]:
     def add(ref: AccountRef, amount: int) -> None:
         expected[ref.key] += amount
 
-    shares_cache: dict[int, list[tuple[int, int]]] = {}
-
-    def shares(program_id: int) -> list[tuple[int, int]]:
-        if program_id not in shares_cache:
-            shares_cache[program_id] = program_shares(program_id=program_id)
-        return shares_cache[program_id]
-
     for pf in ProgramFunder.objects.all():
         add(
             program_account(AccountKind.COMMITMENT, program_id=pf.program_id, funder_id=pf.funder_id),
@@ -85,24 +86,37 @@ def expected_balances() -> dict[str, int]:
             program_account(AccountKind.BUDGET, program_id=pf.program_id, funder_id=pf.funder_id),
             pf.budget_cents - pf.committed_cents,
         )
-    groups = Voucher.objects.values("program_id", "face_value_cents", "status").annotate(n=Count("id"))
+    in_stock = {S.ISSUED: AccountKind.OUTSTANDING, S.DISTRIBUTED: AccountKind.HANDED_OUT}
+    groups = (
+        Voucher.objects.filter(status__in=list(in_stock))
+        .values("program_id", "face_value_cents", "status")
+        .annotate(n=Count("id"))
+    )
     for g in groups:
-        program_id, value, status, n = g["program_id"], g["face_value_cents"], g["status"], g["n"]
-        for fid, part in split_by_shares(value, shares(program_id)):
-            if status in OUTSTANDING_STATUSES:
-                add(program_account(AccountKind.OUTSTANDING, program_id=program_id, funder_id=fid), part * n)
-            elif status == S.EXPIRED:
-                add(program_account(AccountKind.RELEASED, program_id=program_id, funder_id=fid), part * n)
-            elif status == S.PAID:
-                add(paid_account(funder_id=fid), part * n)
+        for fid, part in split_by_shares(g["face_value_cents"], shares_of(g["program_id"])):
+            add(program_account(in_stock[g["status"]], program_id=g["program_id"], funder_id=fid), part * g["n"])
+    # Redeemed, not yet claimed: owed to the place, each funder its share.
     payable = (
-        Redemption.objects.filter(undone_at__isnull=True, voucher__status__in=PAYABLE_STATUSES)
+        Redemption.objects.filter(undone_at__isnull=True, voucher__status=S.REDEEMED)
         .values("place_id", "voucher__program_id", "voucher__face_value_cents")
         .annotate(n=Count("id"))
     )
     for g in payable:
-        for fid, part in split_by_shares(g["voucher__face_value_cents"], shares(g["voucher__program_id"])):
+        for fid, part in split_by_shares(g["voucher__face_value_cents"], shares_of(g["voucher__program_id"])):
             add(payable_account(place_id=g["place_id"], funder_id=fid), part * g["n"])
+    # Claimed: each funder's line says where its share is.
+    lines = ClaimLine.objects.values("claim__place_id", "funder_id", "status", "incident__status").annotate(
+        total=Sum("amount_cents")
+    )
+    for g in lines:
+        place_id, fid, total = g["claim__place_id"], g["funder_id"], g["total"]
+        if g["status"] == LineStatus.CLAIMED:
+            add(payable_account(place_id=place_id, funder_id=fid), total)
+        elif g["status"] == LineStatus.PAID:
+            add(paid_account(funder_id=fid), total)
+        elif g["incident__status"] == IncidentStatus.OPEN:
+            add(contested_account(place_id=place_id, funder_id=fid), total)
+        # written off: back in the budget, counted through committed_cents above
     return {key: amount for key, amount in expected.items() if amount != 0}
 
 
@@ -117,24 +131,43 @@ def verify_domain() -> list[str]:
                 f"Compte {key} : le grand livre dit {format_euros(a)}, les données disent {format_euros(e)} "
                 f"(écart {format_euros(a - e)})."
             )
-    committed = ProgramFunder.objects.aggregate(total=Sum("committed_cents"))["total"] or 0
-    if committed < 0:
-        problems.append("Montant engagé négatif.")
+    written_off = defaultdict(int)
+    for g in (
+        ClaimLine.objects.filter(incident__status=IncidentStatus.WRITTEN_OFF)
+        .values("program_id", "funder_id")
+        .annotate(total=Sum("amount_cents"))
+    ):
+        written_off[(g["program_id"], g["funder_id"])] += g["total"]
     for pf in ProgramFunder.objects.all():
-        expected_committed = 0
+        expected_committed = -written_off[(pf.program_id, pf.funder_id)]
         for g in (
             Voucher.objects.filter(program_id=pf.program_id)
-            .exclude(status=S.CANCELLED)
+            .exclude(status__in=[S.CANCELLED, S.EXPIRED])
             .values("face_value_cents")
             .annotate(n=Count("id"))
         ):
-            part = dict(split_by_shares(g["face_value_cents"], shares_of(pf.program_id)))[pf.funder_id]
+            part = dict(split_by_shares(g["face_value_cents"], shares_of(pf.program_id))).get(pf.funder_id, 0)
             expected_committed += part * g["n"]
         if expected_committed != pf.committed_cents:
             problems.append(
                 f"Dispositif {pf.program_id}, financeur {pf.funder_id} : engagé {format_euros(pf.committed_cents)}, "
-                f"chèques non annulés {format_euros(expected_committed)}."
+                f"attendu {format_euros(expected_committed)} (chèques ni annulés ni expirés, moins les rejets "
+                f"confirmés)."
             )
+    totals = {
+        g["claim_id"]: g
+        for g in ClaimLine.objects.values("claim_id").annotate(
+            n=Count("id"),
+            total=Sum("amount_cents"),
+            rejected=Sum("amount_cents", filter=Q(status=LineStatus.REJECTED)),
+        )
+    }
+    for claim_id, reference, claimed, rejected, count in Claim.objects.values_list(
+        "id", "reference", "claimed_cents", "rejected_cents", "lines_count"
+    ).iterator(chunk_size=5000):
+        g = totals.get(claim_id, {"n": 0, "total": 0, "rejected": 0})
+        if (g["n"], g["total"] or 0, g["rejected"] or 0) != (count, claimed, rejected):
+            problems.append(f"Demande {reference} : ses totaux ne correspondent pas à ses lignes.")
     total_bps = defaultdict(int)
     for pf in ProgramFunder.objects.all():
         total_bps[pf.program_id] += pf.share_bps

@@ -436,7 +436,7 @@ def _redeem(*, voucher: Voucher, desk: Desk, site: Site, service: str, count: in
 
 
 def _payable_lines(program: Program, place_id: int, amounts: list[int], sign: int = 1) -> list:
-    """Ledger lines moving these vouchers' value from outstanding to payable to the place (sign=-1: back), each
+    """Ledger lines moving these vouchers' value from handed-out to payable to the place (sign=-1: back), each
     funder's share split per voucher."""
     totals: dict[int, int] = defaultdict(int)
     for amount in amounts:
@@ -444,7 +444,7 @@ def _payable_lines(program: Program, place_id: int, amounts: list[int], sign: in
             totals[fid] += part
     lines = []
     for fid, part in totals.items():
-        lines.append((program_account(AccountKind.OUTSTANDING, program_id=program.pk, funder_id=fid), -sign * part))
+        lines.append((program_account(AccountKind.HANDED_OUT, program_id=program.pk, funder_id=fid), -sign * part))
         lines.append((payable_account(place_id=place_id, funder_id=fid), sign * part))
     return lines
 

@@ -16,8 +16,6 @@ from passnum.programs.selectors import program_shares
 from passnum.settlement.enums import AccountKind, TransactionKind
 from passnum.settlement.ledger import (
     ledger_post,
-    paid_account,
-    payable_account,
     program_account,
     split_by_shares,
 )
@@ -172,6 +170,19 @@ def booklet_hand_out(
         booklet.oriented_site = oriented_site
         booklet.hand_out_key = hand_out_key
         booklet.save(update_fields=["handed_out_at", "beneficiary", "oriented_site", "hand_out_key"])
+        lines = []
+        totals: dict[int, int] = defaultdict(int)
+        for v in vouchers:
+            for fid, part in _per_funder(v.program_id, v.face_value_cents):
+                totals[fid] += part
+        for fid, amount in totals.items():
+            lines.append(
+                (program_account(AccountKind.OUTSTANDING, program_id=booklet.program_id, funder_id=fid), -amount)
+            )
+            lines.append(
+                (program_account(AccountKind.HANDED_OUT, program_id=booklet.program_id, funder_id=fid), amount)
+            )
+        ledger_post(kind=TransactionKind.HAND_OUT, lines=lines, memo=f"Carnet n° {booklet.number}", obj=booklet)
         journal_record(
             action="booklet.hand_out",
             actor=actor,
@@ -208,76 +219,39 @@ def redemption_undo(*, redemption: Redemption, reason: str, actor=None) -> Redem
     return redemption
 
 
-def vouchers_mark_claimed(*, vouchers: list[Voucher], actor=None, organisation=None) -> int:
-    """redeemed → claimed (a claim now lists them). No value moves: they stay payable to the place."""
-    with transaction.atomic():
-        locked = list(Voucher.objects.select_for_update(of=("self",)).filter(pk__in=[v.pk for v in vouchers]))
-        for v in locked:
-            _check_transition(v, S.CLAIMED)
-        _log(locked, S.CLAIMED, actor=actor, organisation=organisation)
-        Voucher.objects.filter(pk__in=[v.pk for v in locked]).update(status=S.CLAIMED, claimed_at=timezone.now())
-        journal_record(action="vouchers.claim", actor=actor, organisation=organisation, data={"count": len(locked)})
-    return len(locked)
-
-
-def vouchers_mark_paid(*, vouchers: list[Voucher], actor=None, organisation=None) -> int:
-    """claimed → paid: each funder has paid its part to the place (payable → paid)."""
-    with transaction.atomic():
-        locked = list(
-            Voucher.objects.select_for_update(of=("self",)).filter(pk__in=[v.pk for v in vouchers]).order_by("pk")
-        )
-        for v in locked:
-            _check_transition(v, S.PAID)
-        places = dict(
-            Redemption.objects.filter(voucher__in=locked, undone_at__isnull=True).values_list("voucher_id", "place_id")
-        )
-        totals: dict[tuple[int, int], int] = defaultdict(int)
-        for v in locked:
-            for fid, part in _per_funder(v.program_id, v.face_value_cents):
-                totals[(places[v.pk], fid)] += part
-        _log(locked, S.PAID, actor=actor, organisation=organisation)
-        Voucher.objects.filter(pk__in=[v.pk for v in locked]).update(status=S.PAID, paid_at=timezone.now())
-        lines = []
-        for (place_id, fid), amount in totals.items():
-            lines.append((payable_account(place_id=place_id, funder_id=fid), -amount))
-            lines.append((paid_account(funder_id=fid), amount))
-        ledger_post(kind=TransactionKind.PAY, lines=lines, memo=f"{len(locked)} chèque(s) payé(s)")
-        journal_record(action="vouchers.pay", actor=actor, organisation=organisation, data={"count": len(locked)})
-    return len(locked)
-
-
 def _release(vouchers: list[Voucher], *, to_status: str, reason: str, actor, organisation) -> int:
-    """issued|distributed → expired or cancelled. Expired value is released to the funder; cancelled value
-    returns to the program's budget and can be issued again."""
+    """issued|distributed → expired or cancelled. Either way each funder's share of the value returns to its
+    program budget (committed decreases), from the account the voucher sat in: in stock or in a person's hands."""
     with transaction.atomic():
         locked = list(
             Voucher.objects.select_for_update(of=("self",)).filter(pk__in=[v.pk for v in vouchers]).order_by("pk")
         )
         for v in locked:
             _check_transition(v, to_status)
-        totals: dict[tuple[int, int], int] = defaultdict(int)
+        totals: dict[tuple[int, int, str], int] = defaultdict(int)
         for v in locked:
+            source = AccountKind.OUTSTANDING if v.status == S.ISSUED else AccountKind.HANDED_OUT
             for fid, part in _per_funder(v.program_id, v.face_value_cents):
-                totals[(v.program_id, fid)] += part
+                totals[(v.program_id, fid, source)] += part
         now = timezone.now()
         _log(locked, to_status, actor=actor, organisation=organisation, reason=reason)
         ids = [v.pk for v in locked]
-        lines = []
         if to_status == S.CANCELLED:
             Voucher.objects.filter(pk__in=ids).update(status=S.CANCELLED, cancelled_at=now, cancel_reason=reason)
-            for (program_id, fid), amount in totals.items():
-                ProgramFunder.objects.filter(program_id=program_id, funder_id=fid).update(
-                    committed_cents=F("committed_cents") - amount
-                )
-                lines.append((program_account(AccountKind.OUTSTANDING, program_id=program_id, funder_id=fid), -amount))
-                lines.append((program_account(AccountKind.BUDGET, program_id=program_id, funder_id=fid), amount))
             kind = TransactionKind.CANCEL
         else:
             Voucher.objects.filter(pk__in=ids).update(status=S.EXPIRED, expired_at=now)
-            for (program_id, fid), amount in totals.items():
-                lines.append((program_account(AccountKind.OUTSTANDING, program_id=program_id, funder_id=fid), -amount))
-                lines.append((program_account(AccountKind.RELEASED, program_id=program_id, funder_id=fid), amount))
             kind = TransactionKind.EXPIRE
+        lines = []
+        released: dict[tuple[int, int], int] = defaultdict(int)
+        for (program_id, fid, source), amount in totals.items():
+            released[(program_id, fid)] += amount
+            lines.append((program_account(source, program_id=program_id, funder_id=fid), -amount))
+            lines.append((program_account(AccountKind.BUDGET, program_id=program_id, funder_id=fid), amount))
+        for (program_id, fid), amount in sorted(released.items()):
+            ProgramFunder.objects.filter(program_id=program_id, funder_id=fid).update(
+                committed_cents=F("committed_cents") - amount
+            )
         ledger_post(kind=kind, lines=lines, memo=reason)
         journal_record(
             action=f"vouchers.{to_status}",

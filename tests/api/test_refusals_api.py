@@ -12,10 +12,11 @@ from passnum.common.standard import Service
 from passnum.places.enums import QualificationStatus
 from passnum.vouchers.models import Receipt
 from passnum.vouchers.redemption import REFUSALS
-from passnum.vouchers.services import vouchers_cancel, vouchers_mark_claimed
+from passnum.vouchers.services import vouchers_cancel
 from tests.api.conftest import Api, problem_of
 from tests.desk.scenario import make_site
 from tests.factories import OrganisationFactory
+from tests.settlement.flow import settle_all
 
 T = Service.EVERYDAY_TOOLS
 pytestmark = pytest.mark.django_db
@@ -187,7 +188,7 @@ def case_undo_window_closed(sc, api, settings):
 
 def case_redemption_claimed(sc, api, settings):
     receipt_id = redeem(api, sc.code(1)).json()["id"]
-    vouchers_mark_claimed(vouchers=[r.voucher for r in Receipt.objects.get(pk=receipt_id).redemptions.all()])
+    settle_all()
     return cancel(api, receipt_id)
 
 

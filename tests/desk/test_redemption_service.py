@@ -14,9 +14,10 @@ from passnum.settlement.verify import ledger_verify
 from passnum.vouchers.enums import VoucherStatus as S
 from passnum.vouchers.models import Receipt, Redemption
 from passnum.vouchers.redemption import Desk, Refusal, receipt_undo, redeem, voucher_check
-from passnum.vouchers.services import vouchers_cancel, vouchers_mark_claimed
+from passnum.vouchers.services import vouchers_cancel
 from tests.desk.scenario import build, make_site
 from tests.factories import OrganisationFactory
+from tests.settlement.flow import settle_all
 
 T = Service.EVERYDAY_TOOLS
 pytestmark = pytest.mark.django_db
@@ -159,7 +160,7 @@ def test_undo_within_window_reverses_everything(sc, desk, settings):
     refused("undo_window_closed", receipt_undo, receipt=Receipt.objects.get(pk=late.pk), reason="x", desk=desk)
     settings.PASSNUM_UNDO_WINDOW_HOURS = 48
     claimed = Receipt.objects.get(pk=late.pk)
-    vouchers_mark_claimed(vouchers=[r.voucher for r in claimed.redemptions.all()])
+    settle_all()
     refused("redemption_claimed", receipt_undo, receipt=claimed, reason="x", desk=desk)
     assert ledger_verify() == []
 

@@ -18,10 +18,9 @@ from passnum.vouchers.services import (
     voucher_redeem,
     vouchers_cancel,
     vouchers_expire,
-    vouchers_mark_claimed,
-    vouchers_mark_paid,
 )
 from tests.factories import OrganisationFactory
+from tests.settlement.flow import settle_all, settle_and_pay
 
 pytestmark = pytest.mark.django_db
 S = VoucherStatus
@@ -140,20 +139,21 @@ def test_full_lifecycle_with_ledger(program, handed_out, place, funder, cofunder
     assert Redemption.objects.filter(voucher=v1).count() == 2
     assert ledger_verify() == []
 
-    vouchers_mark_claimed(vouchers=[v1, v2])
-    vouchers_mark_paid(vouchers=[v1, v2])
+    settle_and_pay()
     balances = account_balances()
     assert balances.get(f"payable:l{place.id}:f{funder.id}", 0) == 0
     assert balances[f"paid:f{funder.id}"] == 1200
     assert balances[f"paid:f{cofunder.id}"] == 800
 
+    budget_before = account_balances()[f"budget:p{program.id}:f{funder.id}"]
     vouchers_cancel(vouchers=[v3], reason="Carnet perdu")
     vouchers_expire(vouchers=[v4])
     v3.refresh_from_db()
     v4.refresh_from_db()
     assert (v3.status, v3.cancel_reason) == (S.CANCELLED, "Carnet perdu")
     assert v4.status == S.EXPIRED
-    assert account_balances()[f"released:p{program.id}:f{funder.id}"] == 600
+    # expired and cancelled value both return to the budget: 2 vouchers × 600 for the lead funder
+    assert account_balances()[f"budget:p{program.id}:f{funder.id}"] == budget_before + 1200
     assert ledger_verify() == []
 
     log = list(VoucherStatusLog.objects.filter(voucher=v1).values_list("from_status", "to_status"))
@@ -209,7 +209,7 @@ def test_undo_needs_reason_and_only_once(handed_out, place):
 def test_undo_refused_once_claimed(handed_out, place):
     v = handed_out.vouchers.first()
     r = voucher_redeem(voucher=v, place=place, service=Service.EVERYDAY_TOOLS)
-    vouchers_mark_claimed(vouchers=[v])
+    settle_all()
     with pytest.raises(DomainError) as exc:
         redemption_undo(redemption=r, reason="Trop tard")
     assert exc.value.code == "redemption_claimed"
@@ -221,16 +221,13 @@ def test_undo_refused_once_claimed(handed_out, place):
         ("paid", "cancel"),
         ("expired", "redeem"),
         ("cancelled", "expire"),
-        ("distributed", "claim"),
-        ("distributed", "pay"),
     ],
 )
 def test_forbidden_transitions_are_refused(handed_out, place, setup, action):
     v = handed_out.vouchers.first()
     if setup == "paid":
         voucher_redeem(voucher=v, place=place, service=Service.EVERYDAY_TOOLS)
-        vouchers_mark_claimed(vouchers=[v])
-        vouchers_mark_paid(vouchers=[v])
+        settle_and_pay()
     elif setup == "expired":
         vouchers_expire(vouchers=[v])
     elif setup == "cancelled":
@@ -242,8 +239,6 @@ def test_forbidden_transitions_are_refused(handed_out, place, setup, action):
             "cancel": lambda: vouchers_cancel(vouchers=[v], reason="x"),
             "redeem": lambda: voucher_redeem(voucher=v, place=place, service=Service.EVERYDAY_TOOLS),
             "expire": lambda: vouchers_expire(vouchers=[v]),
-            "claim": lambda: vouchers_mark_claimed(vouchers=[v]),
-            "pay": lambda: vouchers_mark_paid(vouchers=[v]),
         }[action]()
     v.refresh_from_db()
     assert v.status == status_before

@@ -17,9 +17,10 @@ from passnum.vouchers import codes
 from passnum.vouchers.enums import VoucherStatus as S
 from passnum.vouchers.models import Receipt, Redemption, Voucher
 from passnum.vouchers.redemption import REFUSALS, Desk, redeem
-from passnum.vouchers.services import vouchers_cancel, vouchers_mark_claimed
+from passnum.vouchers.services import vouchers_cancel
 from tests.desk.scenario import build, make_site
 from tests.factories import OrganisationFactory, member_of
+from tests.settlement.flow import settle_all
 
 pytestmark = pytest.mark.django_db
 
@@ -387,7 +388,7 @@ def test_undo_refused_after_the_window_or_once_claimed(staff, sc, settings):
     assert "<code>undo_window_closed</code>" in page and "ne peut être annulé que dans les 24 h" in page
     assert state() == before
     settings.PASSNUM_UNDO_WINDOW_HOURS = 48
-    vouchers_mark_claimed(vouchers=[r.voucher for r in receipt.redemptions.all()])
+    settle_all()
     page = text(staff.get(reverse("www:desk_receipt", args=[receipt.pk])))
     assert "Annuler cet encaissement</button>" not in page  # claimed: not offered
     before = state()
