@@ -309,3 +309,16 @@ def test_issue_command(program, capsys):
     with pytest.raises(CommandError, match="ne finance pas"):
         call_command("issue", "--program", program.slug, "--booklets", "1", "--funder", "inconnu")
     assert ledger_verify() == []
+
+
+def test_hand_out_moves_value_from_stock_to_the_persons_hands(program, funder, cofunder, distributor):
+    booklet = booklets_issue(program=program, count=1)[0]
+    booklet_allocate(booklet=booklet, distributor=distributor)
+    stock = f"outstanding:p{program.id}:f{funder.id}"
+    hands = f"handed_out:p{program.id}:f{cofunder.id}"
+    assert account_balances()[stock] == 6000 and account_balances().get(hands, 0) == 0
+    booklet_hand_out(booklet=booklet, organisation=distributor)
+    balances = account_balances()
+    assert balances.get(stock, 0) == 0
+    assert balances[hands] == 4000 and balances[f"handed_out:p{program.id}:f{funder.id}"] == 6000
+    assert ledger_verify() == []
