@@ -74,7 +74,7 @@ def _demo_sites(places, *, reviewer, reviewer_org) -> None:
         site_decide(site=site, decision="qualify", reason="", actor=reviewer, organisation=reviewer_org)
 
 
-def _demo_hand_outs_and_redemptions(program, booklets, *, ccas, distributor, places, place_user) -> None:
+def _demo_hand_outs_and_redemptions(program, booklets, *, ccas, distributor, places, place_user) -> list:
     """Six booklets handed out by the CCAS to people (pseudonymous, oriented to a place), then used at the
     places through the desk's own checks: sessions of one or two vouchers, and one redemption undone."""
     from passnum.vouchers.enums import BeneficiaryPublic
@@ -129,6 +129,44 @@ def _demo_hand_outs_and_redemptions(program, booklets, *, ccas, distributor, pla
     receipt_undo(
         receipt=receipts[-1], reason="Séance annulée : la personne n’est pas venue", desk=Desk(place=receipts[-1].place)
     )
+    return handed
+
+
+def _demo_settlement(*, funders, places, handed, finance_user) -> None:
+    """Bank details, then history: the desk's sessions spread over the last weeks, a settlement at the latest
+    cut-off, the Marne's claims approved with a payment file and one claim paid. The CU du Grand Reims' claims
+    wait for its approval, so the demo shows both sides."""
+    from schwifty import IBAN
+
+    from passnum.settlement.models import Claim
+    from passnum.settlement.payments import bank_account_set, payment_file_create
+    from passnum.settlement.services import claim_mark_paid, claims_approve, local_today, settle, settlement_calendar
+    from passnum.vouchers.models import Booklet, Receipt, Redemption, Voucher
+
+    for i, org in enumerate([*funders, *places], start=1):
+        iban = IBAN.generate("FR", bank_code="30004" if org in places else "30001", account_code=f"{i:011d}")
+        bank_account_set(organisation=org, holder_name=org.name, iban=str(iban), bic="")
+    today = local_today()
+    cutoff = settlement_calendar().latest(today)
+    start = timezone.now() - dt.timedelta(days=(today - cutoff).days + 12)
+    # Demo history only: the sessions happened over the twelve days before the last cut-off.
+    Booklet.objects.filter(pk__in=[b.pk for b in handed]).update(handed_out_at=start - dt.timedelta(days=2))
+    Voucher.objects.filter(booklet__in=handed).exclude(distributed_at=None).update(
+        distributed_at=start - dt.timedelta(days=2)
+    )
+    active = list(Receipt.objects.filter(undone_at=None).order_by("pk"))
+    for n, receipt in enumerate(active[:-2]):  # the last two sessions come after the cut-off
+        when = start + dt.timedelta(days=n, hours=10)
+        Receipt.objects.filter(pk=receipt.pk).update(redeemed_at=when)
+        Redemption.objects.filter(receipt=receipt).update(redeemed_at=when)
+        Voucher.objects.filter(redemptions__receipt=receipt).update(redeemed_at=when)
+    result = settle(cutoff=cutoff, today=today)
+    marne = funders[0]
+    mine = [c for c in result.claims if c.funder_id == marne.pk]
+    claims_approve(claims=mine, funder=marne, actor=finance_user)
+    payment_file_create(run=result.run, funder=marne, actor=finance_user)
+    first = Claim.objects.filter(funder=marne).order_by("number").first()
+    claim_mark_paid(claim=first, funder=marne, actor=finance_user, reference="VIR-DEMO-0001")
 
 
 def _user(email: str, first: str, last: str, **extra) -> User:
@@ -219,6 +257,7 @@ def seed_demo() -> None:
     for b in booklets[20:24]:
         booklet_allocate(booklet=b, distributor=asso, actor=funder_admin, organisation=marne)
     _demo_sites(places, reviewer=funder_admin, reviewer_org=marne)
-    _demo_hand_outs_and_redemptions(
+    handed = _demo_hand_outs_and_redemptions(
         program, booklets[:6], ccas=ccas, distributor=distributor, places=places, place_user=place_user
     )
+    _demo_settlement(funders=[marne, reims], places=places, handed=handed, finance_user=funder_admin)
