@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from passnum.www import apikeys, desk, handout, opendata, places, public, stock, views, wallet
+from passnum.www import apikeys, desk, finance, handout, opendata, payments, places, public, stock, views, wallet
 
 app_name = "www"
 
@@ -64,6 +64,36 @@ urlpatterns = [
     path("lieu/encaissements/", desk.receipts, name="desk_receipts"),
     path("lieu/encaissements/<int:pk>/", desk.receipt_detail, name="desk_receipt"),
     path("lieu/encaissements/<int:pk>/annuler/", desk.receipt_undo_view, name="desk_receipt_undo"),
+    # funders: settlement, claims, incidents, payment files, bank statements (passnum/www/finance.py)
+    path("financeur/reglements/", finance.overview, name="finance_overview"),
+    path("financeur/reglements/demandes/", finance.claims, name="finance_claims"),
+    path("financeur/reglements/demandes/<int:pk>/", finance.claim_detail, name="finance_claim"),
+    path("financeur/reglements/demandes/<int:pk>/payee/", finance.claim_paid, name="finance_claim_paid"),
+    path(
+        "financeur/reglements/demandes/<int:pk>/lignes/<int:line_pk>/rejeter/",
+        finance.line_reject,
+        name="finance_line_reject",
+    ),
+    path("financeur/reglements/incidents/", finance.incidents, name="finance_incidents"),
+    path("financeur/reglements/incidents/<int:pk>/", finance.incident_detail, name="finance_incident"),
+    path("financeur/reglements/virements/", finance.payment_files, name="finance_payment_files"),
+    path(
+        "financeur/reglements/arretes/<int:run_pk>/virements/",
+        finance.payment_file_generate,
+        name="finance_payment_file_generate",
+    ),
+    path(
+        "financeur/reglements/virements/<int:pk>/xml/",
+        finance.payment_file_download,
+        name="finance_payment_file_download",
+    ),
+    path("financeur/reglements/releve-bancaire/", finance.statement_import, name="finance_statement_import"),
+    # places: their payments; statements for the claim's place and funder; an organisation's bank account
+    path("lieu/paiements/", payments.place_payments, name="place_payments"),
+    path("lieu/paiements/<int:pk>/", payments.place_payment_detail, name="place_payment"),
+    path("releves/<int:pk>/pdf/", payments.statement_pdf, name="statement_pdf"),
+    path("releves/<int:pk>/csv/", payments.statement_csv, name="statement_csv"),
+    path("organisation/compte-bancaire/", payments.bank_account, name="bank_account"),
     # API keys of an organisation (passnum/www/apikeys.py)
     path("cles-api/", apikeys.api_keys, name="api_keys"),
     path("cles-api/<int:pk>/revoquer/", apikeys.api_key_revoke, name="api_key_revoke"),
