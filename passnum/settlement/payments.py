@@ -32,6 +32,7 @@ from passnum.settlement.models import BankAccount, Claim, PaymentFile, Settlemen
 from passnum.settlement.services import claim_mark_paid, local_today
 
 PARIS = ZoneInfo("Europe/Paris")
+STATEMENT_MAX_BYTES = 20_000_000
 mask_iban = sepa.mask_iban
 
 
@@ -389,6 +390,11 @@ def bank_statement_import(*, funder: Organisation, data: bytes, filename: str, a
     Importing the same statement again changes nothing. A file that cannot be read is refused whole."""
     if not data or not data.strip():
         raise DomainError("Le fichier est vide.", code="statement_empty")
+    if len(data) > STATEMENT_MAX_BYTES:
+        raise DomainError(
+            f"Le relevé dépasse {STATEMENT_MAX_BYTES // 1_000_000} Mo : découpez-le par période.",
+            code="statement_too_large",
+        )
     if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         fmt, lines, ignored = parse_camt054(data)
     else:
@@ -602,7 +608,7 @@ def parse_statement_csv(data: bytes) -> list[StatementLine]:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
-        if not lines and number == _first_row(rows) and cells[0].lower().strip("\"' ") in _HEADER_WORDS:
+        if number == _first_row(rows) and _is_header(cells):
             continue
         if len(cells) < 3:
             raise _malformed(
@@ -626,6 +632,13 @@ def parse_statement_csv(data: bytes) -> list[StatementLine]:
     if not lines:
         raise _malformed("aucune ligne de paiement.")
     return lines
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first row naming its columns: a known word first, or neither an amount nor a date where they go."""
+    if cells[0].lower().strip("\"' ") in _HEADER_WORDS:
+        return True
+    return len(cells) >= 3 and parse_french_amount(cells[1]) is None and _parse_date(cells[2]) is None
 
 
 def _first_row(rows: list[list[str]]) -> int:

@@ -493,6 +493,18 @@ def test_csv_semicolon_french_comma_and_header(world):
     assert ledger_verify() == []
 
 
+def test_csv_with_any_header_row(world):
+    data = f"ref_demande;montant_eur;date_operation\n{world.claim_late.reference};6;17/06/2026\n".encode()
+    report = bank_statement_import(funder=world.funder, data=data, filename="r.csv")
+    assert [(line.where, line.outcome) for line in report.lines] == [("ligne 2", Outcome.PAID)]
+
+
+def test_oversized_statement_is_refused(world):
+    with pytest.raises(DomainError) as exc:
+        bank_statement_import(funder=world.funder, data=b"x" * 20_000_001, filename="big.csv")
+    assert exc.value.code == "statement_too_large"
+
+
 def test_csv_comma_separator_and_unpaid_claim_without_payment_file(world):
     # a claim approved and paid by other means (no payment file) can still be marked paid from a statement
     data = f'reference,montant,date\n{world.claim_late.reference},"6,00",2026-06-17\n'.encode()
