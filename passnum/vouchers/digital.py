@@ -3,12 +3,21 @@
 The link's token (`secrets.token_urlsafe(32)`, 256 bits) is the credential: only its SHA-256 is stored, and only a
 masked hint of where it went (`06 •• •• •• 12`, `c•••@exemple.fr`). The phone number and the address are used to
 send, then forgotten: to send again, the distributor types them again. Giving a digital pass to a person is the
-hand-out: a booklet still in stock is handed out first. A lost phone: revoke the pass, then send a new one."""
+hand-out: a booklet still in stock is handed out first. A lost phone: revoke the pass, then send a new one.
 
+Reminders: only if the person agrees (`consent_reminders` at send time, or their Beneficiary record's consent),
+the phone and/or address are kept encrypted on the pass (`reminder_contact`, Fernet with PASSNUM_CONTACT_KEY) so
+that the expiry reminders (passnum.settlement.expiry) can reach them. The contact is erased when the pass is
+revoked, when the person opts out, after the last reminder and when the program expires."""
+
+import base64
 import hashlib
+import json
+import os
 import re
 import secrets
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -132,6 +141,41 @@ def sms_text(url: str) -> str:
     return SMS_TEXT.format(url=url)
 
 
+# --- the reminder contact, encrypted ---------------------------------------------------------------------------
+
+
+def _contact_keys() -> list[bytes]:
+    """PASSNUM_CONTACT_KEY (settings or environment): Fernet keys separated by commas, the first one encrypts
+    (older ones still decrypt, for rotation). Without it (development, tests), a key derived from SECRET_KEY."""
+    raw = getattr(settings, "PASSNUM_CONTACT_KEY", "") or os.environ.get("PASSNUM_CONTACT_KEY", "")
+    keys = [k.strip().encode() for k in raw.split(",") if k.strip()]
+    if not keys:
+        digest = hashlib.sha256(b"passnum.contact-key:" + settings.SECRET_KEY.encode()).digest()
+        keys = [base64.urlsafe_b64encode(digest)]
+    return keys
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet([Fernet(k) for k in _contact_keys()])
+
+
+def contact_seal(*, phone: str = "", email: str = "") -> str:
+    """The normalised phone (E.164) and/or address, encrypted and authenticated: an opaque ASCII token."""
+    payload = json.dumps({"phone": phone, "email": email}, separators=(",", ":")).encode()
+    return _fernet().encrypt(payload).decode("ascii")
+
+
+def contact_open(sealed: str) -> tuple[str, str]:
+    """(phone, email) from `contact_seal`'s token; ('', '') when empty or unreadable (key lost or replaced)."""
+    if not sealed:
+        return "", ""
+    try:
+        data = json.loads(_fernet().decrypt(sealed.encode("ascii")))
+    except (InvalidToken, ValueError):
+        return "", ""
+    return data.get("phone", ""), data.get("email", "")
+
+
 # --- selectors -------------------------------------------------------------------------------------------------
 
 
@@ -164,12 +208,24 @@ def _check_distributor(booklet: Booklet, organisation) -> None:
         raise DomainError("Ce carnet n’est pas dans votre stock.", code="booklet_not_in_stock")
 
 
-def digital_pass_send(*, booklet: Booklet, phone: str = "", email: str = "", actor, organisation) -> DigitalPass:
+def digital_pass_send(
+    *,
+    booklet: Booklet,
+    phone: str = "",
+    email: str = "",
+    actor,
+    organisation,
+    consent_reminders: bool | None = None,
+) -> DigitalPass:
     """Create the booklet's digital pass and send its link by SMS (`phone`) and/or e-mail (`email`).
 
     The booklet is handed out first if it is still in stock. Refused while another pass is active. The SMS leaves
     inside the transaction, after every write: if the provider refuses it, nothing is kept and the distributor can
-    try again. The e-mail leaves once the transaction has committed, like the platform's other e-mails."""
+    try again. The e-mail leaves once the transaction has committed, like the platform's other e-mails.
+
+    `consent_reminders`: the person agrees (True) or refuses (False) expiry reminders; None follows the consent
+    recorded at hand-out (Beneficiary.consent_reminders), and no record means no reminder. Only with consent is
+    the contact kept, encrypted, on the pass."""
     phone, email = (phone or "").strip(), (email or "").strip()
     if not phone and not email:
         raise DomainError(
@@ -193,6 +249,9 @@ def digital_pass_send(*, booklet: Booklet, phone: str = "", email: str = "", act
             )
         if booklet.handed_out_at is None:
             booklet_hand_out(booklet=booklet, actor=actor, organisation=organisation)
+        if consent_reminders is None:
+            beneficiary = booklet.beneficiary
+            consent_reminders = bool(beneficiary and beneficiary.consent_reminders)
         token = secrets.token_urlsafe(32)
         digital_pass = DigitalPass.objects.create(
             booklet=booklet,
@@ -201,6 +260,7 @@ def digital_pass_send(*, booklet: Booklet, phone: str = "", email: str = "", act
             recipient_hint=" et ".join(hints),
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
             organisation=organisation,
+            reminder_contact=contact_seal(phone=to_phone, email=to_email) if consent_reminders else "",
         )
         journal_record(
             action="digital_pass.send",
@@ -209,6 +269,14 @@ def digital_pass_send(*, booklet: Booklet, phone: str = "", email: str = "", act
             obj=digital_pass,
             data={"booklet": booklet.pk, "channel": channel},
         )
+        if consent_reminders:  # the proof of consent, without the contact itself
+            journal_record(
+                action="digital_pass.reminders_consent",
+                actor=actor,
+                organisation=organisation,
+                obj=digital_pass,
+                data={"booklet": booklet.pk},
+            )
         url = wallet_url(token)
         if to_email:
             program = booklet.program
@@ -245,7 +313,8 @@ def digital_pass_revoke(*, booklet: Booklet, reason: str, actor, organisation) -
             raise DomainError("Ce carnet n’a pas de pass numérique actif.", code="digital_pass_none")
         digital_pass.revoked_at = timezone.now()
         digital_pass.revoked_reason = reason[:200]
-        digital_pass.save(update_fields=["revoked_at", "revoked_reason"])
+        digital_pass.reminder_contact = ""
+        digital_pass.save(update_fields=["revoked_at", "revoked_reason", "reminder_contact"])
         journal_record(
             action="digital_pass.revoke",
             actor=actor,
@@ -253,4 +322,21 @@ def digital_pass_revoke(*, booklet: Booklet, reason: str, actor, organisation) -
             obj=digital_pass,
             data={"booklet": booklet.pk, "reason": reason[:200]},
         )
+    return digital_pass
+
+
+def digital_pass_reminders_stop(*, digital_pass: DigitalPass, actor=None, organisation=None) -> DigitalPass:
+    """The person no longer wants reminders: the encrypted contact is erased at once. Doing it twice is harmless."""
+    with transaction.atomic():
+        digital_pass = DigitalPass.objects.select_for_update(of=("self",)).get(pk=digital_pass.pk)
+        if digital_pass.reminder_contact:
+            digital_pass.reminder_contact = ""
+            digital_pass.save(update_fields=["reminder_contact"])
+            journal_record(
+                action="digital_pass.reminders_stop",
+                actor=actor,
+                organisation=organisation,
+                obj=digital_pass,
+                data={"booklet": digital_pass.booklet_id},
+            )
     return digital_pass

@@ -287,6 +287,10 @@ class DigitalPass(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField("motif de révocation", max_length=200, blank=True)
+    # Only when the person agreed to reminders: where to reach them (phone and/or address), encrypted with
+    # PASSNUM_CONTACT_KEY (vouchers.digital.contact_seal). Erased at revocation, after the last reminder and at
+    # the program's expiry. Empty means no reminder.
+    reminder_contact = models.TextField("contact pour les rappels (chiffré)", blank=True, default="")
 
     class Meta:
         verbose_name = "pass numérique"
@@ -314,3 +318,52 @@ class DigitalPass(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ExpiryAlert(models.Model):
+    """An expiry reminder sent, 30 or 15 days before a program's last day of use (`valid_until`): to a distributor
+    still holding booklets of the program, or to the person holding a digital pass. The unique constraints make
+    each reminder go at most once per (distributor or pass, program, 30|15), even if two daily runs overlap. No
+    personal data here: counts and the channel only."""
+
+    DAYS_BEFORE = (30, 15)
+
+    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="expiry_alerts")
+    days_before = models.PositiveSmallIntegerField("jours avant la fin de validité")
+    distributor = models.ForeignKey(
+        "accounts.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="expiry_alerts"
+    )
+    digital_pass = models.ForeignKey(
+        DigitalPass, null=True, blank=True, on_delete=models.PROTECT, related_name="expiry_alerts"
+    )
+    channel = models.CharField("envoyé par", max_length=5, blank=True)
+    messages = models.PositiveIntegerField("messages envoyés", default=0)
+    booklets = models.PositiveIntegerField("carnets concernés", default=0)
+    vouchers = models.PositiveIntegerField("chèques concernés", default=0)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "rappel d’expiration"
+        verbose_name_plural = "rappels d’expiration"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "distributor", "days_before"],
+                condition=Q(distributor__isnull=False),
+                name="expiry_alert_once_per_distributor",
+            ),
+            models.UniqueConstraint(
+                fields=["program", "digital_pass", "days_before"],
+                condition=Q(digital_pass__isnull=False),
+                name="expiry_alert_once_per_pass",
+            ),
+            models.CheckConstraint(
+                condition=Q(distributor__isnull=False, digital_pass__isnull=True)
+                | Q(distributor__isnull=True, digital_pass__isnull=False),
+                name="expiry_alert_one_target",
+            ),
+            models.CheckConstraint(condition=Q(days_before__in=[30, 15]), name="expiry_alert_days_valid"),
+        ]
+
+    def __str__(self):
+        target = f"prescripteur {self.distributor_id}" if self.distributor_id else f"pass {self.digital_pass_id}"
+        return f"J-{self.days_before} {target} (dispositif {self.program_id})"
