@@ -133,7 +133,7 @@ def _demo_hand_outs_and_redemptions(program, booklets, *, ccas, distributor, pla
 
 
 def _demo_settlement(*, funders, places, handed, finance_user) -> None:
-    """Bank details, then history: the desk's sessions spread over the last weeks, a settlement at the latest
+    """The funders' debtor accounts, then history: the desk's sessions spread over the last weeks, a settlement at the latest
     cut-off, the Marne's claims approved with a payment file and one claim paid. The CU du Grand Reims' claims
     wait for its approval, so the demo shows both sides."""
     from schwifty import IBAN
@@ -143,9 +143,10 @@ def _demo_settlement(*, funders, places, handed, finance_user) -> None:
     from passnum.settlement.services import claim_mark_paid, claims_approve, local_today, settle, settlement_calendar
     from passnum.vouchers.models import Booklet, Receipt, Redemption, Voucher
 
-    for i, org in enumerate([*funders, *places], start=1):
-        iban = IBAN.generate("FR", bank_code="30004" if org in places else "30001", account_code=f"{i:011d}")
+    for i, org in enumerate(funders, start=1):
+        iban = IBAN.generate("FR", bank_code="30001", account_code=f"{i:011d}")
         bank_account_set(organisation=org, holder_name=org.name, iban=str(iban), bic="")
+    # Places gave their bank details with their qualification file; the Marne validated them then.
     today = local_today()
     cutoff = settlement_calendar().latest(today)
     start = timezone.now() - dt.timedelta(days=(today - cutoff).days + 12)

@@ -43,10 +43,12 @@ def _user(actor):
 # --- bank details ---------------------------------------------------------------------------------------
 
 
-def bank_account_set(*, organisation: Organisation, holder_name: str, iban: str, bic: str, actor=None) -> BankAccount:
-    """Record where a place is paid, or the account a funder pays from. The IBAN is checked (checksum, national
-    format, SEPA zone) and stored compact; an empty BIC is taken from the IBAN's bank when it is known; a BIC
-    that belongs to another bank than the IBAN's is refused. The holder name must fit the 70 SEPA characters."""
+def bank_account_set(*, organisation: Organisation, holder_name: str, iban: str, bic: str, actor=None):
+    """Record the account a funder pays from (`settlement.BankAccount`, used at once), or new bank details for a
+    place (`places.BankAccount`, pending: payments use a place's details only once a funder has validated them,
+    since changing where money goes is a classic fraud path). The IBAN is checked (checksum, national format,
+    SEPA zone) and stored compact; an empty BIC is taken from the IBAN's bank when it is known; a BIC that
+    belongs to another bank than the IBAN's is refused. The holder name must fit the 70 SEPA characters."""
     from schwifty import BIC, IBAN
 
     if organisation.kind not in (OrganisationKind.PLACE, OrganisationKind.FUNDER):
@@ -104,6 +106,10 @@ def bank_account_set(*, organisation: Organisation, holder_name: str, iban: str,
             code="bic_mismatch",
             field="bic",
         )
+    if organisation.kind == OrganisationKind.PLACE:
+        return _place_bank_details_submit(
+            organisation=organisation, holder=holder, iban=parsed.compact, bic=parsed_bic.compact, actor=actor
+        )
     with transaction.atomic():
         account = BankAccount.objects.select_for_update().filter(organisation=organisation).first()
         values = {"holder_name": holder, "iban": parsed.compact, "bic": parsed_bic.compact}
@@ -134,6 +140,43 @@ def bank_account_set(*, organisation: Organisation, holder_name: str, iban: str,
     return account
 
 
+def _place_bank_details_submit(*, organisation: Organisation, holder: str, iban: str, bic: str, actor):
+    """A place's new details wait for a funder's validation (the same rows as the place's own page)."""
+    from passnum.places.enums import BankAccountStatus
+    from passnum.places.models import BankAccount as PlaceBankAccount
+
+    with transaction.atomic():
+        current = PlaceBankAccount.objects.filter(
+            organisation=organisation, status__in=[BankAccountStatus.PENDING, BankAccountStatus.VALIDATED]
+        ).order_by("-created_at")
+        for account in current:
+            if (account.holder_name, account.iban, account.bic) == (holder, iban, bic):
+                return account
+        PlaceBankAccount.objects.select_for_update(of=("self",)).filter(
+            organisation=organisation, status=BankAccountStatus.PENDING
+        ).update(status=BankAccountStatus.REPLACED)
+        account = PlaceBankAccount.objects.create(
+            organisation=organisation, holder_name=holder, iban=iban, bic=bic, created_by=_user(actor)
+        )
+        journal_record(
+            action="bank.change", actor=actor, organisation=organisation, obj=account, data={"iban_end": iban[-4:]}
+        )
+    return account
+
+
+def place_payee_accounts(place_ids) -> dict:
+    """{place id: its funder-validated bank details}: the only details a payment file ever pays to."""
+    from passnum.places.enums import BankAccountStatus
+    from passnum.places.models import BankAccount as PlaceBankAccount
+
+    return {
+        a.organisation_id: a
+        for a in PlaceBankAccount.objects.filter(
+            organisation_id__in=list(place_ids), status=BankAccountStatus.VALIDATED
+        )
+    }
+
+
 def _bics_of_bank(iban) -> list[str]:
     """The BICs schwifty's registry knows for the IBAN's bank code ([] when it cannot tell)."""
     from schwifty import BIC
@@ -162,11 +205,11 @@ def _payable_claims(run: SettlementRun, funder: Organisation):
 
 
 def claims_missing_bank_details(run: SettlementRun, funder: Organisation) -> list[Claim]:
-    """Approved claims of the run, not yet in a payment file, whose place has no bank details: left out of the
-    payment file until the place gives its IBAN."""
+    """Approved claims of the run, not yet in a payment file, whose place has no funder-validated bank details:
+    left out of the payment file until a funder validates the place's IBAN."""
     return list(
         _payable_claims(run, funder)
-        .filter(place__bank_account__isnull=True)
+        .exclude(place__bank_accounts__status="validated")
         .select_related("place")
         .order_by("reference")
     )
@@ -221,9 +264,7 @@ def payment_file_create(
         claims = list(
             _payable_claims(run, funder).select_for_update(of=("self",)).select_related("place").order_by("reference")
         )
-        accounts = {
-            a.organisation_id: a for a in BankAccount.objects.filter(organisation__in=[c.place_id for c in claims])
-        }
+        accounts = place_payee_accounts(c.place_id for c in claims)
         ready = [c for c in claims if c.place_id in accounts]
         missing = [c for c in claims if c.place_id not in accounts]
         if not claims:
@@ -235,7 +276,7 @@ def payment_file_create(
         if not ready:
             raise DomainError(
                 f"Rien à payer pour {funder.name} sur l’{run} : les lieux restant à payer n’ont pas communiqué "
-                f"leurs coordonnées bancaires ({_places(missing)}).",
+                f"de coordonnées bancaires validées par un financeur ({_places(missing)}).",
                 code="nothing_to_pay",
                 missing_bank_details=[c.reference for c in missing],
             )

@@ -28,7 +28,7 @@ from passnum.settlement.verify import ledger_verify
 from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.services import booklet_allocate, booklet_hand_out, booklets_issue, voucher_redeem
 from tests.factories import OrganisationFactory
-from tests.settlement.flow import settle_all
+from tests.settlement.flow import settle_all, validate_place_bank_details
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +60,7 @@ def make_world(program, funder, cofunder, *, funder_account=True, place_accounts
     if place_accounts:
         bank_account_set(organisation=cafe, holder_name="Café & Numérique d’Épernay", iban=CAFE_IBAN, bic="SOGEFRPP")
         bank_account_set(organisation=media, holder_name="Médiathèque Croix-Rouge", iban=MEDIA_IBAN, bic="")
+        validate_place_bank_details(cafe, media)
     return SimpleNamespace(
         run=result.run,
         funder=funder,
@@ -205,6 +206,22 @@ def test_payment_file_pays_approved_claims_of_places_with_bank_details(world, ve
     assert ledger_verify() == []
 
 
+def test_place_bank_details_are_paid_only_once_validated_by_a_funder(world):
+    from passnum.places.enums import BankAccountStatus
+
+    pending = bank_account_set(organisation=world.late, holder_name="Tiers-lieu", iban=LATE_IBAN, bic="CRLYFRPP")
+    assert pending.status == BankAccountStatus.PENDING
+    pf = payment_file_create(run=world.run, funder=world.funder)
+    assert world.claim_late.reference not in pf.content
+    assert [c.reference for c in pf.missing_bank_details] == [world.claim_late.reference]
+    # a changed IBAN waits too: the validated one keeps being paid until a funder validates the new one
+    changed = bank_account_set(organisation=world.cafe, holder_name="Café", iban=LATE_IBAN, bic="CRLYFRPP")
+    assert changed.status == BankAccountStatus.PENDING
+    from passnum.settlement.payments import place_payee_accounts
+
+    assert place_payee_accounts([world.cafe.pk])[world.cafe.pk].iban == CAFE_IBAN
+
+
 def test_second_call_never_pays_twice_and_late_bank_details_get_their_own_file(world):
     first = payment_file_create(run=world.run, funder=world.funder)
     before = snapshot()
@@ -213,6 +230,7 @@ def test_second_call_never_pays_twice_and_late_bank_details_get_their_own_file(w
     assert exc.value.code == "nothing_to_pay"
     assert snapshot() == before
     bank_account_set(organisation=world.late, holder_name="Tiers-lieu", iban=LATE_IBAN, bic="CRLYFRPP")
+    validate_place_bank_details(world.late)
     second = payment_file_create(run=world.run, funder=world.funder)
     assert second.message_id != first.message_id
     assert (second.transfers, second.total_cents) == (1, 600)
@@ -269,7 +287,11 @@ def test_payment_file_argument_refusals(world, kwargs, code):
 
 def test_invalid_stored_bank_details_make_the_file_refused_whole(world):
     # bank details written around the service (an old import): the checker catches them
-    BankAccount.objects.filter(organisation=world.media).update(iban="FR7620041000000001123456704")
+    from passnum.places.models import BankAccount as PlaceBankAccount
+
+    PlaceBankAccount.objects.filter(organisation=world.media, status="validated").update(
+        iban="FR7620041000000001123456704"
+    )
     before = snapshot()
     with pytest.raises(DomainError) as exc:
         payment_file_create(run=world.run, funder=world.funder)
@@ -365,6 +387,7 @@ def test_camt054_v02_marks_paid_and_ledger_agrees(world):
 
 def test_camt054_v08_batch_booking_with_transaction_details(world):
     bank_account_set(organisation=world.late, holder_name="Tiers-lieu", iban=LATE_IBAN, bic="CRLYFRPP")
+    validate_place_bank_details(world.late)
     payment_file_create(run=world.run, funder=world.funder, version="09")
     data = camt054(
         [

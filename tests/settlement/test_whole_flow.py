@@ -26,6 +26,7 @@ from passnum.vouchers.redemption import Desk, receipt_undo, redeem
 from passnum.vouchers.services import booklet_allocate, booklet_hand_out, booklets_issue
 from tests.desk.scenario import make_site
 from tests.factories import OrganisationFactory, ProgramFactory, member_of
+from tests.settlement.flow import validate_place_bank_details
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
@@ -63,6 +64,7 @@ def test_whole_flow_from_program_to_expiry():
             (tiers_lieu, "FR7630006000011234567890189", "AGRIFRPPXXX"),
         ):
             bank_account_set(organisation=org, holder_name=org.name, iban=iban, bic=bic)
+        validate_place_bank_details(epn, tiers_lieu)
 
         booklets = booklets_issue(program=program, count=3)  # 30 vouchers, 300 €
         for booklet in booklets:
