@@ -133,9 +133,9 @@ def _demo_hand_outs_and_redemptions(program, booklets, *, ccas, distributor, pla
 
 
 def _demo_settlement(*, funders, places, handed, finance_user) -> None:
-    """The funders' debtor accounts, then history: the desk's sessions spread over the last weeks, a settlement at the latest
-    cut-off, the Marne's claims approved with a payment file and one claim paid. The CU du Grand Reims' claims
-    wait for its approval, so the demo shows both sides."""
+    """The funders' debtor accounts, then history: the desk's sessions spread over the last weeks, a settlement
+    at the latest cut-off, the Marne's claims approved with a payment file and one claim paid. The CU du Grand
+    Reims' claims wait for its approval, so the demo shows both sides."""
     from schwifty import IBAN
 
     from passnum.settlement.models import Claim
