@@ -35,6 +35,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 FORMAT = "passnum-export"
@@ -95,12 +96,9 @@ def _organisations() -> QuerySet:
 
     validated = PlaceBankAccount.objects.filter(organisation=OuterRef("pk"), status="validated").order_by("-id")
     return Organisation.objects.annotate(
-        pb_holder=Subquery(validated.values("holder_name")[:1]),
-        pb_iban=Subquery(validated.values("iban")[:1]),
-        pb_bic=Subquery(validated.values("bic")[:1]),
-        sb_holder=F("bank_account__holder_name"),
-        sb_iban=F("bank_account__iban"),
-        sb_bic=F("bank_account__bic"),
+        bank_holder=Coalesce(Subquery(validated.values("holder_name")[:1]), F("bank_account__holder_name")),
+        bank_iban_=Coalesce(Subquery(validated.values("iban")[:1]), F("bank_account__iban")),
+        bank_bic_=Coalesce(Subquery(validated.values("bic")[:1]), F("bank_account__bic")),
     )
 
 
@@ -135,19 +133,12 @@ TABLES: tuple[Table, ...] = (
             C("created_at", "Création.", TS),
             C(
                 "bank_holder_name",
-                "Titulaire du compte de règlement : celui sur lequel les fichiers de virements de la plateforme "
-                "paient le lieu (ou d’où le financeur paie).",
-                source="sb_holder",
+                "Titulaire du compte : pour un lieu, les coordonnées validées par un financeur, les seules que les "
+                "fichiers de virements paient ; pour un financeur, le compte d’où partent ses virements.",
+                source="bank_holder",
             ),
-            C("bank_iban", "IBAN du compte de règlement (sans espaces), ou vide.", source="sb_iban"),
-            C("bank_bic", "BIC du compte de règlement.", source="sb_bic"),
-            C(
-                "validated_holder_name",
-                "Titulaire des coordonnées bancaires validées par un financeur lors de la qualification du lieu.",
-                source="pb_holder",
-            ),
-            C("validated_iban", "IBAN validé par un financeur, ou vide.", source="pb_iban"),
-            C("validated_bic", "BIC validé par un financeur.", source="pb_bic"),
+            C("bank_iban", "IBAN de ce compte (sans espaces), ou vide.", source="bank_iban_"),
+            C("bank_bic", "BIC de ce compte.", source="bank_bic_"),
         ),
     ),
     Table(

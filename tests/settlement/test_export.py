@@ -71,24 +71,23 @@ def build_history():
     )
     distributor = OrganisationFactory(distributor=True, name="CCAS de Reims")
     places = [OrganisationFactory(place=True, name=f"Lieu {n}", siret=f"1234567890001{n}") for n in range(1, 4)]
-    # The settlement account (what payment files pay) for two places and the Marne; a funder-validated account
-    # (qualification) for the first place only.
-    for org, iban in [
-        (places[0], "FR7630006000011234567890189"),
-        (places[1], "FR7610107001011234567890129"),
-        (marne, "FR7630001007941234567890185"),
-    ]:
-        SettlementBankAccount.objects.create(
-            organisation=org, holder_name=f"Compte {org.name}", iban=iban, bic="AGRIFRPP"
-        )
-    PlaceBankAccount.objects.create(
-        organisation=places[0],
-        holder_name="Association lieu 1",
-        iban="FR7630006000011234567890189",
-        bic="AGRIFRPP",
-        status="validated",
-        reviewed_at=timezone.now(),
+    # The Marne's debtor account; funder-validated details for the first place (what payment files pay), only
+    # pending ones for the second (never paid until validated), none for the third.
+    SettlementBankAccount.objects.create(
+        organisation=marne, holder_name="Compte Marne", iban="FR7630001007941234567890185", bic="BDFEFRPP"
     )
+    for org, iban, status in [
+        (places[0], "FR7630006000011234567890189", "validated"),
+        (places[1], "FR7610107001011234567890129", "pending"),
+    ]:
+        PlaceBankAccount.objects.create(
+            organisation=org,
+            holder_name=f"Compte {org.name}",
+            iban=iban,
+            bic="AGRIFRPP",
+            status=status,
+            reviewed_at=timezone.now() if status == "validated" else None,
+        )
     # Personal data and secrets that must never reach the archive.
     staff = member_of(places[0], email="camille.secrete@exemple.fr")
     api_key_create(organisation=places[0], name="Logiciel d’accueil")
@@ -221,10 +220,10 @@ def test_archive_is_complete_documented_and_verifies(archive):
 def test_bank_details_of_places_are_exported(archive, history):
     orgs = {int(r["id"]): r for r in read_csv(archive / "organisations.csv")}
     first, second, third = history["places"]
-    assert orgs[first.id]["bank_iban"] == orgs[first.id]["validated_iban"] == "FR7630006000011234567890189"
+    assert orgs[first.id]["bank_iban"] == "FR7630006000011234567890189"
     assert orgs[first.id]["bank_holder_name"] == "Compte Lieu 1"
     assert orgs[first.id]["siret"] == first.siret
-    assert (orgs[second.id]["bank_iban"], orgs[second.id]["validated_iban"]) == ("FR7610107001011234567890129", "")
+    assert orgs[second.id]["bank_iban"] == ""  # pending details are never paid
     assert orgs[third.id]["bank_iban"] == ""
     assert orgs[history["funders"][0].id]["bank_iban"] == "FR7630001007941234567890185"
 
