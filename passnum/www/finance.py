@@ -21,6 +21,9 @@ from passnum.accounts import perms
 from passnum.accounts.enums import OrganisationKind
 from passnum.common.errors import DomainError, NotFound
 from passnum.common.money import format_euros
+from passnum.places.enums import BankAccountStatus
+from passnum.places.models import BankAccount as PlaceBankAccount
+from passnum.places.selectors import bank_accounts_to_review
 from passnum.settlement.enums import ClaimStatus, IncidentStatus, LineStatus
 from passnum.settlement.models import BankAccount, Claim, ClaimLine, FinanceIncident, PaymentFile, SettlementRun
 from passnum.settlement.payments import (
@@ -489,6 +492,7 @@ def _payment_context(request, *, forms=None):
         "runs": runs,
         "page": page,
         "missing": _places_missing_bank_details(funder),
+        "can_review_bank": perms.is_admin(request.user, funder),  # places.review_bank is for admins
         "debtor": _debtor_account(funder),
         "can_manage": _can_manage(request),
         "can_edit_bank": perms.can_edit_bank_account(request.user, funder),
@@ -506,9 +510,22 @@ def _places_missing_bank_details(funder):
             row = places.setdefault(claim.place_id, {"name": claim.place.name, "count": 0, "cents": 0})
             row["count"] += 1
             row["cents"] += claim.payable_cents
-    rows = sorted(places.values(), key=lambda r: r["name"])
-    for row in rows:
+    pending = {
+        a.organisation_id: a
+        for a in PlaceBankAccount.objects.filter(organisation_id__in=list(places), status=BankAccountStatus.PENDING)
+    }
+    reviewable = set(
+        bank_accounts_to_review(organisation=funder)
+        .filter(organisation_id__in=list(places))
+        .values_list("pk", flat=True)
+    )
+    rows = []
+    for place_id, row in sorted(places.items(), key=lambda item: item[1]["name"]):
+        account = pending.get(place_id)
         row["amount"] = format_euros(row.pop("cents"))
+        row["pending"] = account is not None
+        row["review_pk"] = account.pk if account is not None and account.pk in reviewable else None
+        rows.append(row)
     return rows
 
 

@@ -1,10 +1,10 @@
 """A place's « Paiements » (its claims across funders, their status, amounts and remittance statements), the
-statement downloads (PDF and CSV, for the claim's place and its funder), and an organisation's own bank
-account (where a place is paid, or which account a funder pays from).
+statement downloads (PDF and CSV, for the claim's place and its funder), and a funder's own bank account (the
+account it pays from; a place's bank details are on places.bank_details, validated by a funder).
 
 Who: members of the place read its payments and download its statements; the claim's funder may download them
-too; anyone else gets 404. Only an organisation's admins change its bank account (perms.can_edit_bank_account);
-its other members see it masked."""
+too; anyone else gets 404. Only a funder's admins change its bank account (perms.can_edit_bank_account); its other
+members see it masked."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -17,6 +17,9 @@ from passnum.accounts import perms
 from passnum.accounts.enums import OrganisationKind
 from passnum.common.errors import DomainError, NotFound
 from passnum.common.money import format_euros
+from passnum.places.enums import BankAccountStatus
+from passnum.places.models import BankAccount as PlaceBankAccount
+from passnum.places.selectors import validated_bank_account
 from passnum.settlement.enums import ClaimStatus, IncidentStatus, LineStatus
 from passnum.settlement.models import BankAccount
 from passnum.settlement.payments import bank_account_set
@@ -74,7 +77,10 @@ def place_payments(request):
         "www/payments/list.html",
         {
             "page": page,
-            "bank": BankAccount.objects.filter(organisation=place).first(),
+            "bank": validated_bank_account(organisation=place),
+            "bank_pending": PlaceBankAccount.objects.filter(
+                organisation=place, status=BankAccountStatus.PENDING
+            ).first(),
             "can_edit_bank": perms.can_edit_bank_account(request.user, place),
         },
     )
@@ -140,9 +146,12 @@ def statement_csv(request, pk):
 @organisation_required(OrganisationKind.PLACE, OrganisationKind.FUNDER)
 @require_http_methods(["GET", "POST"])
 def bank_account(request):
-    """Members see the account (masked); admins set it: where a place is paid, or the account a funder pays
-    from. IBAN and BIC are checked by the service; a refusal says why in French and changes nothing."""
+    """The account a funder pays from: its members see it (masked), its admins set it. IBAN and BIC are checked
+    by the service; a refusal says why in French and changes nothing. A place's bank details have their own page
+    (places.bank_details), since a funder must validate them before any payment: it is sent there."""
     org = request.organisation
+    if org.kind == OrganisationKind.PLACE:
+        return redirect("www:bank_details")
     can_edit = perms.can_edit_bank_account(request.user, org)
     current = BankAccount.objects.filter(organisation=org).first()
     form = BankAccountForm(request.POST or None)

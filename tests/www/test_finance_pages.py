@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from passnum.accounts.enums import Role
 from passnum.common.standard import Service
+from passnum.places.models import BankAccount as PlaceBankAccount
+from passnum.places.services import bank_account_review
 from passnum.settlement.enums import ClaimStatus, IncidentStatus, LineStatus
 from passnum.settlement.models import BankAccount, Claim, ClaimLine, FinanceIncident, PaymentFile
 from passnum.settlement.payments import bank_account_set, payment_file_create
@@ -107,6 +109,7 @@ def state():
         sorted(FinanceIncident.objects.values_list("pk", "status")),
         PaymentFile.objects.count(),
         sorted(BankAccount.objects.values_list("organisation_id", "iban")),
+        sorted(PlaceBankAccount.objects.values_list("organisation_id", "iban", "status")),
     )
 
 
@@ -114,9 +117,12 @@ def line_of(claim, n=0) -> ClaimLine:
     return claim.lines.order_by("pk")[n]
 
 
-def banks(w):
+def banks(w, *, validate=True):
+    """The funder's debtor account; the place's details, validated by the funder unless told otherwise."""
     bank_account_set(organisation=w.funder, holder_name=w.funder.name, iban=FUNDER_IBAN[0], bic=FUNDER_IBAN[1])
-    bank_account_set(organisation=w.place, holder_name=w.place.name, iban=PLACE_IBAN[0], bic=PLACE_IBAN[1])
+    account = bank_account_set(organisation=w.place, holder_name=w.place.name, iban=PLACE_IBAN[0], bic=PLACE_IBAN[1])
+    if validate:
+        bank_account_review(account=account, approve=True, reason="", actor=w.funder_admin, organisation=w.funder)
 
 
 # --- overview and claims list ---------------------------------------------------------------------------
@@ -357,9 +363,21 @@ def test_non_finance_member_cannot_close_an_incident(client, w):
 def test_payment_files_page_lists_runs_to_pay_and_missing_bank_details(client, w):
     claims_approve(claims=[w.claim], funder=w.funder)
     page = follow_text(as_user(client, w.finance).get(FILES))
-    assert "Compte de paiement manquant" in page
+    assert "Compte de paiement manquant" in page and "Un administrateur de votre organisation" in page
     assert "Générer le fichier de virements" in page and "pain.001.001.09" in page
-    assert "Lieux sans coordonnées bancaires" in page and w.place.name in page
+    assert "Lieux sans coordonnées bancaires" in page and w.place.name in page and "Non saisies" in page
+
+
+def test_pending_place_bank_details_link_admins_to_their_review(client, w):
+    banks(w, validate=False)
+    claims_approve(claims=[w.claim], funder=w.funder)
+    account = PlaceBankAccount.objects.get(organisation=w.place)
+    page = follow_text(as_user(client, w.funder_admin).get(FILES))
+    assert reverse("www:review_bank", args=[account.pk]) in page and "À valider" in page
+    page = follow_text(as_user(client, w.finance).get(FILES))
+    assert "En attente de validation par un administrateur" in page and "review_bank" not in page
+    page = follow_text(as_user(client, w.place_member).get(PAYMENTS))
+    assert "Coordonnées bancaires en attente de validation" in page and "se terminant par 0143" in page
 
 
 def test_generate_and_download_a_payment_file(client, w):
@@ -505,50 +523,53 @@ def test_statements_download_for_place_and_funder(client, w):
 # --- bank account ---------------------------------------------------------------------------------------
 
 
-def test_place_admin_sets_the_bank_account(client, w):
-    c = as_user(client, w.place_admin)
-    response = c.post(BANK, {"holder_name": "Médiathèque", "iban": "FR76 3000 4000 0312 3456 7890 143", "bic": ""})
-    assert response.status_code == 302
-    account = BankAccount.objects.get(organisation=w.place)
-    assert account.iban == PLACE_IBAN[0] and account.bic.startswith("BNPAFRPP")
-    page = follow_text(c.get(BANK))
-    assert "Coordonnées bancaires enregistrées." in page and "se terminant par 0143" in page
-    assert PLACE_IBAN[0] not in page  # masked
+def test_a_place_is_sent_to_its_own_bank_details_page(client, w):
+    response = as_user(client, w.place_admin).get(BANK)
+    assert response.status_code == 302 and response["Location"] == reverse("www:bank_details")
 
 
 def test_funder_admin_sets_the_debtor_account(client, w):
     c = as_user(client, w.funder_admin)
-    assert "depuis lequel" in follow_text(c.get(BANK))
-    c.post(BANK, {"holder_name": w.funder.name, "iban": FUNDER_IBAN[0], "bic": FUNDER_IBAN[1]})
-    assert BankAccount.objects.get(organisation=w.funder).iban == FUNDER_IBAN[0]
+    page = follow_text(c.get(BANK))
+    assert "depuis lequel" in page and "Aucun compte enregistré." in page
+    response = c.post(BANK, {"holder_name": w.funder.name, "iban": "FR76 3000 1007 9412 3456 7890 185", "bic": ""})
+    assert response.status_code == 302
+    account = BankAccount.objects.get(organisation=w.funder)
+    assert account.iban == FUNDER_IBAN[0] and account.bic.startswith("BDFEFRPP")
+    page = follow_text(c.get(BANK))
+    assert "Coordonnées bancaires enregistrées." in page and "se terminant par 0185" in page
+    assert FUNDER_IBAN[0] not in page  # masked
+    assert "se terminant par <strong>0185</strong>" in follow_text(c.get(FILES))
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"holder_name": "", "iban": PLACE_IBAN[0], "bic": ""}, "Indiquez le titulaire du compte."),
+        ({"holder_name": "", "iban": FUNDER_IBAN[0], "bic": ""}, "Indiquez le titulaire du compte."),
         ({"holder_name": "X", "iban": "", "bic": ""}, "Indiquez l’IBAN."),
-        ({"holder_name": "X", "iban": "FR7630004000031234567890144", "bic": ""}, "Cet IBAN n’est pas valide"),
-        ({"holder_name": "X", "iban": PLACE_IBAN[0], "bic": "XX"}, "Ce BIC n’est pas valide"),
-        ({"holder_name": "X", "iban": PLACE_IBAN[0], "bic": "AGRIFRPP"}, "n’est pas celui de la banque de l’IBAN"),
-        ({"holder_name": "X" * 71, "iban": PLACE_IBAN[0], "bic": ""}, "70 caractères au plus"),
+        ({"holder_name": "X", "iban": "FR7630001007941234567890186", "bic": ""}, "Cet IBAN n’est pas valide"),
+        ({"holder_name": "X", "iban": "US64SVBKUS6S3300958879", "bic": ""}, "Cet IBAN n’est pas valide"),
+        ({"holder_name": "X", "iban": FUNDER_IBAN[0], "bic": "XX"}, "Ce BIC n’est pas valide"),
+        ({"holder_name": "X", "iban": FUNDER_IBAN[0], "bic": "AGRIFRPP"}, "n’est pas celui de la banque de l’IBAN"),
+        ({"holder_name": "X" * 71, "iban": FUNDER_IBAN[0], "bic": ""}, "70 caractères au plus"),
     ],
 )
 def test_bank_account_refusals_in_french(client, w, data, message):
     before = state()
-    page = follow_text(as_user(client, w.place_admin).post(BANK, data))
-    assert message in page and 'role="alert"' in page
+    page = follow_text(as_user(client, w.funder_admin).post(BANK, data))
+    assert message in page and 'role="alert"' in page and "<title>Erreur : " in page
     assert state() == before
 
 
-def test_bank_account_members_only_read(client, w):
+def test_bank_account_non_admins_only_read(client, w):
     banks(w)
     before = state()
-    for user in (w.place_member, w.reader, w.finance):
+    for user in (w.reader, w.finance):
         c = as_user(client, user)
         page = follow_text(c.get(BANK))
+        assert "se terminant par 0185" in page
         assert "Seuls les administrateurs" in page and 'name="iban"' not in page
-        assert c.post(BANK, {"holder_name": "X", "iban": PLACE_IBAN[0], "bic": ""}).status_code == 403
+        assert c.post(BANK, {"holder_name": "X", "iban": FUNDER_IBAN[0], "bic": ""}).status_code == 403
     assert state() == before
 
 
@@ -602,7 +623,9 @@ def test_outsiders_see_nothing(client, w):
         reverse("www:statement_csv", args=[w.claim.pk]),
     ):
         assert c.get(url).status_code == 404, url
-    assert "se terminant par" not in follow_text(c.get(BANK))
+    assert c.get(BANK)["Location"] == reverse("www:bank_details")
+    c = as_user(client, w.other_funder_user)
+    assert "se terminant par" not in follow_text(c.get(BANK))  # its own (empty) account only
 
     # a place cannot use the funder pages, a funder cannot use the place pages
     assert as_user(client, w.place_admin).get(OVERVIEW).status_code == 403
