@@ -5,12 +5,12 @@ from django import forms
 from dsfr.forms import DsfrBaseForm
 
 from passnum.settlement.enums import ClaimStatus, IncidentStatus
+from passnum.settlement.payments import STATEMENT_MAX_BYTES
 
 PAYMENT_FILE_VERSIONS = (
     ("pain.001.001.03", "pain.001.001.03 (format SEPA le plus répandu, recommandé)"),
     ("pain.001.001.09", "pain.001.001.09 (format ISO 20022 de 2019, si votre banque le demande)"),
 )
-STATEMENT_MAX_BYTES = 5 * 1024 * 1024
 
 
 class ClaimFilterForm(DsfrBaseForm):
@@ -93,9 +93,13 @@ class PaymentFileForm(DsfrBaseForm):
 
 
 class StatementImportForm(DsfrBaseForm):
+    """The file only: its format (camt.054 or CSV) is recognised from its content by the service."""
+
     statement = forms.FileField(
         label="Relevé bancaire",
-        help_text="Fichier camt.054 (XML) ou CSV exporté de votre banque, 5 Mo au plus.",
+        help_text=(
+            f"Fichier camt.054 (XML) ou CSV exporté de votre banque, {STATEMENT_MAX_BYTES // 1_000_000} Mo au plus."
+        ),
         error_messages={
             "required": "Choisissez le fichier du relevé.",
             "empty": "Ce fichier est vide.",
@@ -106,10 +110,9 @@ class StatementImportForm(DsfrBaseForm):
     def clean_statement(self):
         uploaded = self.cleaned_data["statement"]
         if uploaded.size > STATEMENT_MAX_BYTES:
-            raise forms.ValidationError("Ce fichier dépasse 5 Mo : importez un relevé plus court.")
-        name = (uploaded.name or "").lower()
-        if not name.endswith((".xml", ".csv", ".txt")):
-            raise forms.ValidationError("Importez un fichier camt.054 (.xml) ou CSV (.csv).")
+            raise forms.ValidationError(
+                f"Ce fichier dépasse {STATEMENT_MAX_BYTES // 1_000_000} Mo : importez un relevé plus court."
+            )
         return uploaded
 
 

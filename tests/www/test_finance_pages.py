@@ -458,7 +458,7 @@ def test_import_a_csv_statement(client, w):
     [
         (None, "Choisissez le fichier du relevé."),
         (SimpleUploadedFile("releve.csv", b"", content_type="text/csv"), "Ce fichier est vide."),
-        (SimpleUploadedFile("releve.pdf", b"%PDF-1.4", content_type="application/pdf"), "camt.054 (.xml) ou CSV"),
+        (SimpleUploadedFile("releve.pdf", b"%PDF-1.4\n", content_type="application/pdf"), "Relevé illisible"),
         (SimpleUploadedFile("releve.csv", b"abc;def\n", content_type="text/csv"), "Relevé illisible"),
         (
             SimpleUploadedFile("releve.xml", b'<!DOCTYPE x [<!ENTITY a "b">]><Document/>', content_type="text/xml"),
