@@ -1,7 +1,7 @@
 """The voucher lifecycle (DESIGN.md §3). Each transition: lock → re-read → re-check → write the status, its
 log, the ledger and the journal in one database transaction."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -172,9 +172,9 @@ def booklet_hand_out(
         booklet.save(update_fields=["handed_out_at", "beneficiary", "oriented_site", "hand_out_key"])
         lines = []
         totals: dict[int, int] = defaultdict(int)
-        for v in vouchers:
-            for fid, part in _per_funder(v.program_id, v.face_value_cents):
-                totals[fid] += part
+        for (program_id, face), n in Counter((v.program_id, v.face_value_cents) for v in vouchers).items():
+            for fid, amount in _per_funder(program_id, face, n):
+                totals[fid] += amount
         for fid, amount in totals.items():
             lines.append(
                 (program_account(AccountKind.OUTSTANDING, program_id=booklet.program_id, funder_id=fid), -amount)
@@ -229,10 +229,17 @@ def _release(vouchers: list[Voucher], *, to_status: str, reason: str, actor, org
         for v in locked:
             _check_transition(v, to_status)
         totals: dict[tuple[int, int, str], int] = defaultdict(int)
-        for v in locked:
-            source = AccountKind.OUTSTANDING if v.status == S.ISSUED else AccountKind.HANDED_OUT
-            for fid, part in _per_funder(v.program_id, v.face_value_cents):
-                totals[(v.program_id, fid, source)] += part
+        groups = Counter(
+            (
+                v.program_id,
+                v.face_value_cents,
+                AccountKind.OUTSTANDING if v.status == S.ISSUED else AccountKind.HANDED_OUT,
+            )
+            for v in locked
+        )
+        for (program_id, face, source), n in groups.items():  # one split per group: per voucher, times n
+            for fid, amount in _per_funder(program_id, face, n):
+                totals[(program_id, fid, source)] += amount
         now = timezone.now()
         _log(locked, to_status, actor=actor, organisation=organisation, reason=reason)
         ids = [v.pk for v in locked]
