@@ -173,6 +173,11 @@ class SendForm(PassnumForm):
         label="La personne accepte de recevoir ce lien",
         error_messages={"required": "Le lien ne peut être envoyé qu’avec l’accord de la personne."},
     )
+    reminders = forms.BooleanField(
+        label="La personne accepte un rappel avant la fin de validité (30 et 15 jours avant)",
+        help_text="Son numéro ou son adresse est alors conservé chiffré jusqu’au rappel, puis effacé.",
+        required=False,
+    )
 
     def clean_phone(self):
         """Checked here too, so that every mistake shows at once; the service checks again."""
@@ -248,6 +253,7 @@ def digital_pass_send(request, pk):
                 email=form.cleaned_data["email"],
                 actor=request.user,
                 organisation=request.organisation,
+                consent_reminders=form.cleaned_data["reminders"],
             )
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

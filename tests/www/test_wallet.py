@@ -212,6 +212,21 @@ def test_distributor_sends_by_email_then_revokes_and_resends(
     assert sms.MemoryBackend.outbox[-1][0] == "+33711223344"
 
 
+def test_reminder_contact_is_kept_encrypted_only_with_consent(client, booklet, agent, token):
+    from passnum.vouchers.models import DigitalPass
+
+    client.force_login(agent)
+    client.post(revoke_url(booklet), {"reason": "Nouveau numéro"})
+    assert "un rappel avant la fin de validité" in text(client.get(send_url(booklet)))
+    client.post(send_url(booklet), {"phone": "07 11 22 33 44", "consent": "on"})
+    assert DigitalPass.objects.filter(revoked_at=None).get().reminder_contact == ""
+    client.post(revoke_url(booklet), {"reason": "Avec rappel cette fois"})
+    client.post(send_url(booklet), {"phone": "07 11 22 33 44", "consent": "on", "reminders": "on"})
+    sealed = DigitalPass.objects.filter(revoked_at=None).get().reminder_contact
+    assert sealed and "711223344" not in sealed
+    assert digital.contact_open(sealed)[0] == "+33711223344"
+
+
 def test_send_form_errors(client, booklet, agent):
     client.force_login(agent)
     response = client.post(send_url(booklet), {"phone": "06 12", "email": "", "consent": "on"})
