@@ -375,15 +375,23 @@ def bank_account_change(*, organisation: Organisation, holder_name: str, iban: s
         raise PermissionRefused("Seuls les administrateurs du lieu modifient les coordonnées bancaires.")
     iban = validation.clean_iban(iban)
     bic = validation.clean_bic(bic, iban=iban)
-    holder_name = holder_name.strip()
+    holder_name = " ".join(holder_name.split())
     if not holder_name:
         raise DomainError("Indiquez le titulaire du compte.", code="holder_required", field="holder_name")
+    from passnum.settlement.sepa import NAME_MAX, sepa_text
+
+    if len(holder_name) > NAME_MAX or len(sepa_text(holder_name)) > NAME_MAX:
+        raise DomainError(
+            f"Le nom du titulaire tient en {NAME_MAX} caractères au plus (limite des virements SEPA).",
+            code="holder_too_long",
+            field="holder_name",
+        )
     with transaction.atomic():
         BankAccount.objects.select_for_update(of=("self",)).filter(
             organisation=organisation, status=BankAccountStatus.PENDING
         ).update(status=BankAccountStatus.REPLACED)
         account = BankAccount.objects.create(
-            organisation=organisation, holder_name=holder_name[:70], iban=iban, bic=bic, created_by=actor
+            organisation=organisation, holder_name=holder_name, iban=iban, bic=bic, created_by=actor
         )
         journal_record(
             action="bank.change",

@@ -161,3 +161,16 @@ def test_only_admins_change_bank_or_catalogue():
     admin = User.objects.get(email="admin@lieu.fr")
     catalogue_set(site=site, services={"usage_securise": 3}, actor=admin, organisation=org)
     assert list(site.catalogue.values_list("service", "vouchers_per_session")) == [("usage_securise", 3)]
+
+
+def test_bank_holder_name_must_fit_a_sepa_transfer():
+    from passnum.common.errors import DomainError
+    from passnum.places.models import BankAccount
+
+    org = signup()
+    admin = User.objects.get(email="admin@lieu.fr")
+    before = BankAccount.objects.count()
+    with pytest.raises(DomainError) as exc:
+        bank_account_change(organisation=org, holder_name="Œ" * 40, iban=IBAN, bic="AGRIFRPP", actor=admin)
+    assert exc.value.code == "holder_too_long"  # 40 characters, 80 once transliterated (Œ → OE)
+    assert BankAccount.objects.count() == before
