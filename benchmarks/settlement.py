@@ -411,16 +411,32 @@ def run_raw(url: str, *, boundary: dt.datetime, phases: Phases) -> dict:
                 [*cte_params, boundary],
             ).fetchall()
         with phases.phase("raw", "statements"):
+            # Per (place, funder): the place's redemptions first (MATERIALIZED), then each voucher by primary key
+            # (LATERAL … OFFSET 0), the funder's part looked up in Python. Left to itself the planner walks every
+            # voucher of the program instead (it sees one share row, not the ~500 redemptions of the place).
+            part_of = {(p, face, f): part for p, face, f, part in shares}
+            programs_of = defaultdict(list)
+            for program_id, _face, funder_id, _part in shares:
+                if program_id not in programs_of[funder_id]:
+                    programs_of[funder_id].append(program_id)
+            names = dict(conn.execute("SELECT id, name FROM programs_program").fetchall())
+            sql = (
+                "WITH r AS MATERIALIZED (SELECT id, voucher_id, service, redeemed_at FROM vouchers_redemption "
+                "WHERE place_id = %s AND undone_at IS NULL AND redeemed_at < %s) "
+                "SELECT r.redeemed_at, v.code, r.service, v.program_id, v.face_value_cents FROM r "
+                "CROSS JOIN LATERAL (SELECT code, program_id, face_value_cents FROM vouchers_voucher v "
+                "WHERE v.id = r.voucher_id AND v.status = 'redeemed' AND v.program_id = ANY(%s) OFFSET 0) v "
+                "ORDER BY r.redeemed_at, v.code, r.id"
+            )
             lines = 0
             with conn.cursor() as cur:
-                sql = (
-                    f"WITH {cte} SELECT r.redeemed_at, v.code, r.service, p.name, s.part "  # noqa: S608
-                    f"{base.replace('WHERE', 'JOIN programs_program p ON p.id = v.program_id WHERE', 1)} "
-                    f"AND r.place_id = %s AND s.funder_id = %s ORDER BY r.redeemed_at, v.code, r.id"
-                )
                 for place_id, funder_id, *_ in groups:
-                    cur.execute(sql, [*cte_params, boundary, place_id, funder_id])
-                    lines += len(cur.fetchall())
+                    cur.execute(sql, [place_id, boundary, programs_of[funder_id]])
+                    rows = [
+                        (at, code, service, names[program_id], part_of[(program_id, face, funder_id)])
+                        for at, code, service, program_id, face in cur.fetchall()
+                    ]
+                    lines += len(rows)
         with phases.phase("raw", "payment_files"):
             accounts = {
                 org: (name, iban, bic)
