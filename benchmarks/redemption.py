@@ -11,10 +11,10 @@ database at the end (`DROP DATABASE … WITH (FORCE)`), also on error, unless `-
 Set-up, through the services: two funders 60/40, a program on the Marne (département 51), a place with one
 qualified site in Reims and its catalogue, a distributor. Vouchers are issued with `booklets_issue` (COPY), then
 allocated and handed out in bulk with two plain SQL UPDATEs (booklets: distributor and dates; vouchers: status
-`distributed`), which is set-up only: the hand-out posts nothing to the ledger, so the ledger stays balanced (no
-status-log rows are written for it). Every phase gets fresh codes, and every client the codes of its own booklets
-so that clients never wait on each other's booklet lock; each phase has its own API key, and its successes are
-counted as the receipts of that key.
+`distributed`), which is set-up only, plus one ledger transaction per batch moving their value from `outstanding`
+to `handed_out` as the hand-out does, so that `ledger_verify()` agrees (no status-log rows are written for it).
+Every phase gets fresh codes, and every client the codes of its own booklets so that clients never wait on each
+other's booklet lock; each phase has its own API key, and its successes are counted as the receipts of that key.
 
 The app runs with production settings (`config.settings.prod`, DEBUG off, persistent database connections with
 DB_CONN_MAX_AGE=600) and production's DatabaseCache for the rate limiter, which reads it on every code check (one
@@ -29,11 +29,12 @@ Phases, in this order: raw (N clients), http (N clients), raw (1 client), http (
   codes and another key precedes each measure. p50 and p99 are wrk's.
 - raw: N processes, each with its own psycopg 3 connection and codes, executing the statements the service sends
   for one redemption, in the same order, prepared (`prepare=True`), one transaction for the writes as the service
-  does (the checks before it run in autocommit, as in Django): API-key lookup, site, rate-limit counters
-  (database cache), voucher, territory, catalogue, then lock of the booklet's usable vouchers, receipt, redemption,
-  status log, voucher update, ledger (chain head lock, accounts, transaction hashed with `transaction_hash`,
-  entries, head update) and journal; after the commit, the receipt's codes (for the response). Latency is measured
-  around each redemption.
+  does (the checks before it run in autocommit, as in Django): API-key lookup, sites, rate-limit counters
+  (database cache), voucher with its program, booklet, territory test and the site's catalogue (one statement),
+  then lock of the booklet's usable vouchers, receipt + redemption + status log + voucher update (one WITH
+  statement), ledger (handed_out → payable: chain head lock, accounts, transaction hashed with
+  `transaction_hash`, entries, head update) and journal. The service answers with the codes it locked, so neither
+  side reads them back. Latency is measured around each redemption.
 
 The statements the HTTP path sends are captured in-process (the WSGI application of config/wsgi.py called with one
 request, under `connection.execute_wrapper`) and printed next to the baseline's (`--show-sql` lists them). At the
@@ -79,42 +80,39 @@ WARMUP_S = 2
 
 SQL_API_KEY = (  # accounts.apikeys.api_key_authenticate
     "SELECT k.*, o.* FROM accounts_apikey k INNER JOIN accounts_organisation o ON k.organisation_id = o.id "
-    "WHERE k.key_hash = %s AND k.revoked_at IS NULL AND o.is_active ORDER BY k.id ASC LIMIT 1"
+    "WHERE k.key_hash = %s AND k.revoked_at IS NULL AND o.is_active LIMIT 1"
 )
-SQL_SITES = (
-    "SELECT s.*, c.* FROM places_site s LEFT OUTER JOIN geo_commune c ON s.commune_id = c.code "
+SQL_SITES = (  # vouchers.redemption.site_for: the columns the desk uses
+    "SELECT s.id, s.organisation_id, s.name, s.commune_id, s.status FROM places_site s "
     "WHERE s.organisation_id = %s ORDER BY s.name ASC"
 )
 SQL_LIMITS = 'SELECT "cache_key", "value", "expires" FROM "passnum_cache" WHERE "cache_key" IN (%s, %s, %s)'
-SQL_VOUCHER = (
-    "SELECT v.*, b.*, p.* FROM vouchers_voucher v INNER JOIN vouchers_booklet b ON v.booklet_id = b.id "
-    "INNER JOIN programs_program p ON v.program_id = p.id WHERE v.code = %s ORDER BY v.id ASC LIMIT 1"
+SQL_FIND = (  # vouchers.redemption._find: the voucher, its program and booklet, territory and catalogue of the site
+    "SELECT v.*, p.*, b.*, EXISTS(SELECT 1 FROM geo_commune c WHERE c.code = %s AND EXISTS("
+    "SELECT 1 FROM programs_programterritory t WHERE t.program_id = v.program_id AND ("
+    "(t.level = 'commune' AND t.code = c.code) OR (t.level = 'commune' AND t.code = c.parent_id) "
+    "OR (t.level = 'epci' AND t.code = c.epci_id) OR (t.level = 'departement' AND t.code = c.departement_id) "
+    "OR (t.level = 'region' AND t.code = c.region_id)))) AS covers, ss.service, ss.vouchers_per_session "
+    "FROM vouchers_voucher v INNER JOIN programs_program p ON p.id = v.program_id "
+    "INNER JOIN vouchers_booklet b ON b.id = v.booklet_id "
+    "LEFT OUTER JOIN places_siteservice ss ON ss.site_id = %s WHERE v.code = %s ORDER BY ss.service ASC"
 )
-SQL_TERRITORY = (  # programs.selectors.program_covers_commune, as Django writes it
-    'SELECT 1 AS "a" FROM "geo_commune" WHERE ("geo_commune"."code" = %s AND EXISTS(SELECT 1 AS "a" '
-    'FROM "programs_programterritory" U0 WHERE (U0."program_id" = %s AND ('
-    '(U0."code" = ("geo_commune"."code") AND U0."level" = %s) '
-    'OR (U0."code" = ("geo_commune"."parent_id") AND U0."level" = %s) '
-    'OR (U0."code" = ("geo_commune"."epci_id") AND U0."level" = %s) '
-    'OR (U0."code" = ("geo_commune"."departement_id") AND U0."level" = %s) '
-    'OR (U0."code" = ("geo_commune"."region_id") AND U0."level" = %s))) LIMIT 1)) LIMIT 1'
+SQL_LOCK = (
+    "SELECT * FROM vouchers_voucher v WHERE v.booklet_id = %s AND v.status = %s ORDER BY v.position ASC FOR UPDATE"
 )
-SQL_CATALOGUE = "SELECT * FROM places_siteservice WHERE site_id = %s ORDER BY service ASC"
-SQL_LOCK = "SELECT * FROM vouchers_voucher WHERE booklet_id = %s AND status = %s ORDER BY position ASC FOR UPDATE"
-SQL_RECEIPT = (
-    "INSERT INTO vouchers_receipt (place_id, site_id, booklet_id, service, count, amount_cents, redeemed_by_id, "
-    "api_key_id, redeemed_at, idempotency_key, undone_at, undo_reason, undone_by_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+SQL_WRITE = (  # vouchers.redemption._WRITE_SQL: receipt, redemptions, status log and vouchers' status, one statement
+    "WITH r AS (INSERT INTO vouchers_receipt (place_id, site_id, booklet_id, service, count, amount_cents, "
+    "redeemed_by_id, api_key_id, redeemed_at, idempotency_key, undone_at, undo_reason, undone_by_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, '', NULL) RETURNING id), "
+    "d AS (INSERT INTO vouchers_redemption (voucher_id, receipt_id, place_id, service, amount_cents, redeemed_by_id, "
+    "redeemed_at, undone_at, undo_reason) SELECT x.id, r.id, %s::bigint, %s::varchar, x.amount, %s::bigint, "
+    "%s::timestamptz, NULL, '' FROM r, UNNEST(%s::bigint[], %s::integer[]) AS x(id, amount)), "
+    "l AS (INSERT INTO vouchers_voucherstatuslog (voucher_id, from_status, to_status, reason, actor_id, "
+    "organisation_id, at) SELECT x.id, %s::varchar, %s::varchar, '', %s::bigint, %s::bigint, %s::timestamptz "
+    "FROM UNNEST(%s::bigint[]) AS x(id)), "
+    "u AS (UPDATE vouchers_voucher SET status = %s, redeemed_at = %s WHERE id = ANY(%s::bigint[])) "
+    "SELECT id FROM r"
 )
-SQL_REDEMPTION = (
-    "INSERT INTO vouchers_redemption (voucher_id, receipt_id, place_id, service, amount_cents, redeemed_by_id, "
-    "redeemed_at, undone_at, undo_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
-SQL_STATUS_LOG = (
-    "INSERT INTO vouchers_voucherstatuslog (voucher_id, from_status, to_status, reason, actor_id, organisation_id, "
-    "at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
-SQL_REDEEMED = "UPDATE vouchers_voucher SET status = %s, redeemed_at = %s WHERE id IN (%s)"
 SQL_HEAD = (
     "SELECT id, last_seq, last_hash FROM settlement_ledgerchainhead WHERE id = %s LIMIT 21 "
     "FOR UPDATE OF settlement_ledgerchainhead"
@@ -133,13 +131,6 @@ SQL_JOURNAL = (
     "INSERT INTO journal_journalentry (at, actor_id, organisation_id, action, object_type, object_id, data) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
 )
-SQL_RECEIPT_CODES = (  # the receipt's voucher codes, for the response (api.views._voucher_codes)
-    "SELECT r.receipt_id, v.code FROM vouchers_redemption r INNER JOIN vouchers_voucher v ON r.voucher_id = v.id "
-    "WHERE r.receipt_id IN (%s) ORDER BY r.receipt_id ASC, v.position ASC"
-)
-
-
-TERRITORY_LEVELS = ("commune", "commune", "epci", "departement", "region")
 
 
 def _first(cursor) -> dict | None:
@@ -192,19 +183,18 @@ def raw_redeem(conn, ctx: RawContext, *, api_key: str, code: str, ip: str = "127
         cache_keys.append(":1:" + _cache_key(scope, who, int(now_s // window) * window))
     if x(SQL_LIMITS, cache_keys).fetchall():
         raise RuntimeError("rate limited")
-    voucher = _first(x(SQL_VOUCHER, (code,)))
-    if voucher is None:
+    cursor = x(SQL_FIND, (site["commune_id"], site["id"], code))
+    rows = cursor.fetchall()
+    if not rows:
         raise RuntimeError(f"unknown code {code}")
+    names = [d.name for d in cursor.description]
+    voucher = dict(zip(reversed(names), reversed(rows[0]), strict=True))  # a repeated name keeps the leftmost
     today = dt.date.today()
     if voucher["status"] != "distributed" or not voucher["valid_from"] <= today <= voucher["valid_until"]:
         raise RuntimeError(f"voucher {code} is {voucher['status']}")
-    covered = x(SQL_TERRITORY, (site["commune_id"], voucher["program_id"], *TERRITORY_LEVELS)).fetchone()
-    if covered is None:
+    if not voucher["covers"]:
         raise RuntimeError("outside territory")
-    catalogue = _all(x(SQL_CATALOGUE, (site["id"],)))
-    offered = {
-        r["service"]: r["vouchers_per_session"] for r in catalogue if r["service"] in voucher["eligible_services"]
-    }
+    offered = {r[-2]: r[-1] for r in rows if r[-2] is not None and r[-2] in voucher["eligible_services"]}
     if SERVICE not in offered:
         raise RuntimeError("service not eligible")
     with conn.transaction():
@@ -214,16 +204,19 @@ def raw_redeem(conn, ctx: RawContext, *, api_key: str, code: str, ip: str = "127
             raise RuntimeError(f"voucher {code} taken meanwhile")
         now = dt.datetime.now(dt.UTC)
         amount = taken[0]["face_value_cents"]
+        ids = [voucher["id"]]
         receipt_id = x(
-            SQL_RECEIPT,
-            (place_id, site["id"], voucher["booklet_id"], SERVICE, 1, amount, None, key_id, now, "", None, "", None),
+            SQL_WRITE,
+            (
+                *(place_id, site["id"], voucher["booklet_id"], SERVICE, 1, amount, None, key_id, now, ""),
+                *(place_id, SERVICE, None, now, ids, [amount]),
+                *("distributed", "redeemed", None, place_id, now, ids),
+                *("redeemed", now, ids),
+            ),
         ).fetchone()[0]
-        x(SQL_REDEMPTION, (voucher["id"], receipt_id, place_id, SERVICE, amount, None, now, None, "")).fetchone()
-        x(SQL_STATUS_LOG, (voucher["id"], "distributed", "redeemed", "", None, place_id, now)).fetchone()
-        x(SQL_REDEEMED, ("redeemed", now, voucher["id"]))
         lines = {}
         for fid, part in split_by_shares(amount, ctx.shares):
-            lines[AccountRef(kind="outstanding", funder_id=fid, program_id=voucher["program_id"])] = -part
+            lines[AccountRef(kind="handed_out", funder_id=fid, program_id=voucher["program_id"])] = -part
             lines[AccountRef(kind="payable", funder_id=fid, place_id=place_id)] = part
         head = _first(x(SQL_HEAD, (1,)))
         refs = sorted(lines)
@@ -245,8 +238,6 @@ def raw_redeem(conn, ctx: RawContext, *, api_key: str, code: str, ip: str = "127
         x(SQL_HEAD_UPDATE, (seq, digest, 1))
         data = Jsonb({"count": 1, "service": SERVICE, "api_key": key_id})
         x(SQL_JOURNAL, (dt.datetime.now(dt.UTC), None, place_id, "receipt.create", "vouchers.receipt", object_id, data))
-    if not x(SQL_RECEIPT_CODES, (receipt_id,)).fetchall():
-        raise RuntimeError("receipt without vouchers")
     return receipt_id
 
 
@@ -626,8 +617,10 @@ class Seed:
 
     def pools(self, clients: int, per_client: int) -> list[list[str]]:
         """`clients` lists of at least `per_client` distributed codes, each from booklets of its own."""
-        from django.db import connection
+        from django.db import connection, transaction
 
+        from passnum.programs.selectors import program_shares
+        from passnum.settlement.ledger import ledger_post, program_account, split_by_shares
         from passnum.vouchers.services import MAX_BOOKLETS_PER_CALL, booklets_issue
 
         per_client_booklets = max(1, -(-per_client // PER_BOOKLET))
@@ -637,7 +630,7 @@ class Seed:
             count = min(left, MAX_BOOKLETS_PER_CALL)
             ids += list(booklets_issue(program=self.program, count=count).values_list("id", flat=True))
             left -= count
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE vouchers_booklet SET distributor_id = %s, allocated_at = now(), handed_out_at = now() "
                 "WHERE id = ANY(%s)",
@@ -655,6 +648,19 @@ class Seed:
             by_booklet: dict[int, list[str]] = {}
             for booklet_id, code in cursor.fetchall():
                 by_booklet.setdefault(booklet_id, []).append(code)
+            # The hand-out's ledger move (outstanding → handed_out), in one transaction for all these booklets.
+            cursor.execute(
+                "SELECT face_value_cents, count(*) FROM vouchers_voucher WHERE booklet_id = ANY(%s) GROUP BY 1", [ids]
+            )
+            totals: dict[int, int] = {}
+            for face_value, n in cursor.fetchall():
+                for fid, part in split_by_shares(face_value, program_shares(program_id=self.program.pk)):
+                    totals[fid] = totals.get(fid, 0) + part * n
+            lines = []
+            for fid, amount in totals.items():
+                lines.append((program_account("outstanding", program_id=self.program.pk, funder_id=fid), -amount))
+                lines.append((program_account("handed_out", program_id=self.program.pk, funder_id=fid), amount))
+            ledger_post(kind="hand_out", lines=lines, memo="Banc d’essai : remise en bloc")
         pools = []
         for i in range(clients):
             mine = ids[i * per_client_booklets : (i + 1) * per_client_booklets]
@@ -663,9 +669,13 @@ class Seed:
 
 
 def statement_signature(sql: str) -> str:
-    """'SELECT places_site', 'INSERT vouchers_receipt', 'SELECT … FOR UPDATE settlement_ledgerchainhead'…"""
+    """'SELECT places_site', 'INSERT vouchers_receipt', 'SELECT … FOR UPDATE settlement_ledgerchainhead'…; a WITH
+    statement lists the tables it writes ('WITH INSERT vouchers_receipt, … UPDATE vouchers_voucher')."""
     s = sql.replace('"', "").strip()
     verb = s.split(None, 1)[0].upper()
+    if verb == "WITH":
+        writes = re.findall(r"\b(INSERT INTO|UPDATE|DELETE FROM)\s+([\w.]+)", s, re.I)
+        return "WITH " + ", ".join(f"{w.split()[0].upper()} {t}" for w, t in writes)
     if verb == "SELECT":
         table = re.search(r"\bFROM\s+([\w.]+)", s, re.I)
         name = table.group(1) if table else "?"

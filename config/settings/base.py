@@ -90,6 +90,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side parameters and prepared statements (psycopg 3): a statement run DB_PREPARE_THRESHOLD times on a
+    # connection is then parsed and planned once by PostgreSQL, not on every request (a redemption sends the same
+    # dozen statements each time). Behind a transaction-mode pooler that cannot keep prepared statements
+    # (PgBouncer < 1.21, or without max_prepared_statements), set DB_PREPARE_THRESHOLD=off.
+    _threshold = os.environ.get("DB_PREPARE_THRESHOLD", "2").strip().lower()
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "server_side_binding": env_bool("DB_SERVER_SIDE_BINDING", True),
+            "prepare_threshold": None if _threshold in {"", "off", "none"} else int(_threshold),
+        }
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

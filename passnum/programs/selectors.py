@@ -56,3 +56,24 @@ def program_territory_labels(*, program: Program) -> list[str]:
                 {(level, code): name for code, name in model.objects.filter(code__in=codes).values_list("code", "name")}
             )
     return [f"{t.get_level_display()} : {names.get((t.level, t.code), '?')} ({t.code})" for t in items]
+
+
+def program_covers_commune_sql(program_id_sql: str) -> str:
+    """program_covers_commune as an SQL boolean expression, for statements that read it along with other things:
+    `program_id_sql` is the program's id (a column of the outer statement), and the expression takes one
+    parameter, the commune's code. The same levels and links as program_covers_commune (tests compare them)."""
+    commune, territory = Commune._meta.db_table, ProgramTerritory._meta.db_table
+    links = " OR ".join(
+        f"(t.level = '{level}' AND t.code = c.{column})"
+        for level, column in (
+            ("commune", "code"),
+            ("commune", "parent_id"),
+            ("epci", "epci_id"),
+            ("departement", "departement_id"),
+            ("region", "region_id"),
+        )
+    )
+    return (
+        f"EXISTS(SELECT 1 FROM {commune} c WHERE c.code = %s AND EXISTS("  # noqa: S608 (constants only)
+        f"SELECT 1 FROM {territory} t WHERE t.program_id = {program_id_sql} AND ({links})))"
+    )

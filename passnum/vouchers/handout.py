@@ -161,9 +161,10 @@ def booklet_give(
         and booklet.hand_out_key == key
         and booklet.distributor_id == distributor.pk
     ):
-        booklet.replayed = True
-        return booklet
+        return _replay(booklet, person, oriented_site_id)
     person = person_clean(person)
+    if key and Booklet.objects.filter(distributor=distributor, hand_out_key=key).exclude(pk=booklet.pk).exists():
+        raise _key_reused()
     site = _check_oriented_site(booklet.program, oriented_site_id)
     try:
         return _give(booklet, distributor, person, site, actor, key)
@@ -171,9 +172,40 @@ def booklet_give(
         if key and exc.code == "booklet_handed_out":  # a concurrent retry of the same hand-out finished first
             booklet.refresh_from_db()
             if booklet.hand_out_key == key and booklet.distributor_id == distributor.pk:
-                booklet.replayed = True
-                return booklet
+                return _replay(booklet, person, oriented_site_id)
         raise
+
+
+def _key_reused() -> Refusal:
+    return Refusal("idempotency_key_reused", "Cette clé d’idempotence a déjà servi pour une autre remise de carnet.")
+
+
+def _replay(booklet: Booklet, person: Person, oriented_site_id) -> Booklet:
+    """The booklet as the earlier request with the same key handed it out, if this request asks for the same
+    thing (the same booklet, person and orientation); refused otherwise, as the desk does (idempotency_key_reused)."""
+    try:
+        asked = person_clean(person)
+        site_id = int(oriented_site_id) if oriented_site_id not in (None, "") else None
+    except (DomainError, TypeError, ValueError):
+        raise _key_reused() from None
+    b = booklet.beneficiary
+    recorded = (
+        Person(
+            first_name=b.first_name,
+            birth_year=b.birth_year,
+            commune_code=b.commune_id or "",
+            public=b.public,
+            needs=list(b.needs or []),
+            consent_first_name=b.consent_first_name,
+            consent_reminders=b.consent_reminders,
+        )
+        if b is not None
+        else None
+    )
+    if recorded != asked or booklet.oriented_site_id != site_id:
+        raise _key_reused()
+    booklet.replayed = True
+    return booklet
 
 
 def _give(booklet, distributor, person, site, actor, key) -> Booklet:

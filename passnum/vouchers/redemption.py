@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from passnum.common import ratelimit
@@ -26,12 +26,12 @@ from passnum.journal.services import journal_record
 from passnum.places.enums import QualificationStatus
 from passnum.places.models import Site, SiteService
 from passnum.programs.models import Program
-from passnum.programs.selectors import program_covers_commune, program_shares
+from passnum.programs.selectors import program_covers_commune_sql, program_shares
 from passnum.settlement.enums import AccountKind, TransactionKind
 from passnum.settlement.ledger import ledger_post, payable_account, program_account, split_by_shares
 from passnum.vouchers import codes, signing
 from passnum.vouchers.enums import VoucherStatus
-from passnum.vouchers.models import Receipt, Redemption, Voucher, VoucherStatusLog
+from passnum.vouchers.models import Booklet, Receipt, Redemption, Voucher, VoucherStatusLog
 
 S = VoucherStatus
 
@@ -124,15 +124,136 @@ class Check:
         return next((s for s in self.services if s.code == code), None)
 
 
+# --- fixed statements ----------------------------------------------------------------------------------------
+#
+# The desk's reads have a fixed shape: their SQL is written once per process here, not rebuilt by the ORM on
+# every request (a third of a redemption's CPU), and its text never changes, so that PostgreSQL prepares it once
+# per connection (settings: server-side binding, DB_PREPARE_THRESHOLD). Rows become model instances through
+# Model.from_db with each field's own converters, as the ORM does.
+
+
+class _Columns:
+    """Some columns of a model under a table alias: their SQL, and instances built from a row's slice."""
+
+    def __init__(self, model, alias: str, only: tuple[str, ...] | None = None):
+        self.model, self.alias = model, alias
+        self.fields = [f for f in model._meta.concrete_fields if only is None or f.attname in only]
+        self.names = [f.attname for f in self.fields]
+        self._converters: dict[str, list] = {}
+
+    def sql(self) -> str:
+        qn = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{qn(f.column)}" for f in self.fields)
+
+    def build(self, row, start: int = 0):
+        converters = self._converters.get(connection.vendor)
+        if converters is None:
+            converters = self._converters[connection.vendor] = [
+                (col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+                for col in (f.get_col(self.alias) for f in self.fields)
+            ]
+        values = list(row[start : start + len(self.fields)])
+        for i, (col, funcs) in enumerate(converters):
+            for func in funcs:
+                values[i] = func(values[i], col, connection)
+        return self.model.from_db(connection.alias, self.names, values)
+
+
+def _fixed(build) -> callable:
+    """The SQL text `build()` writes, once per database vendor."""
+    texts: dict[str, str] = {}
+
+    def text() -> str:
+        sql = texts.get(connection.vendor)
+        if sql is None:
+            sql = texts[connection.vendor] = build()
+        return sql
+
+    return text
+
+
+def _rows(sql: str, params) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# Sites: what the desk needs of them (the API and the pages show the name).
+_SITE = _Columns(Site, "s", only=("id", "organisation_id", "name", "status", "commune_id"))
+_SITES_SQL = _fixed(
+    lambda: f"SELECT {_SITE.sql()} FROM {Site._meta.db_table} s WHERE s.organisation_id = %s ORDER BY s.name ASC"  # noqa: S608
+)
+_SITE_SQL = _fixed(
+    lambda: f"SELECT {_SITE.sql()} FROM {Site._meta.db_table} s WHERE s.organisation_id = %s AND s.id = %s"  # noqa: S608
+)
+
+# A voucher with its program and booklet, and what the site may do with it (program_covers_commune, catalogue):
+# one row per service of the site's catalogue (one row with NULLs if it has none), one round trip.
+_VOUCHER, _PROGRAM, _BOOKLET = _Columns(Voucher, "v"), _Columns(Program, "p"), _Columns(Booklet, "b")
+_FIND_SQL = _fixed(
+    lambda: (
+        f"SELECT {_VOUCHER.sql()}, {_PROGRAM.sql()}, {_BOOKLET.sql()}, "  # noqa: S608 (table names only)
+        f"{program_covers_commune_sql('v.program_id')} AS covers, ss.service, ss.vouchers_per_session "
+        f"FROM {Voucher._meta.db_table} v "
+        f"INNER JOIN {Program._meta.db_table} p ON p.id = v.program_id "
+        f"INNER JOIN {Booklet._meta.db_table} b ON b.id = v.booklet_id "
+        f"LEFT OUTER JOIN {SiteService._meta.db_table} ss ON ss.site_id = %s "
+        f"WHERE v.code = %s ORDER BY ss.service ASC"
+    )
+)
+
+# The booklet's usable vouchers, locked (select_for_update: nothing on SQLite, which locks the whole database).
+_LOCK_SQL = _fixed(
+    lambda: (
+        f"SELECT {_VOUCHER.sql()} FROM {Voucher._meta.db_table} v "  # noqa: S608
+        "WHERE v.booklet_id = %s AND v.status = %s ORDER BY v.position ASC"
+        + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    )
+)
+
+
+# PostgreSQL: a redemption's rows in one statement (receipt, redemptions, status log, vouchers' status), as _write
+# writes them through the ORM elsewhere. The partial unique index on Redemption and the receipt's idempotency key
+# constraint apply to it as to separate statements (IntegrityError, the whole statement rolled back).
+_WRITE_SQL = _fixed(
+    lambda: (
+        f"WITH r AS (INSERT INTO {Receipt._meta.db_table} (place_id, site_id, booklet_id, service, count, "  # noqa: S608
+        "amount_cents, redeemed_by_id, api_key_id, redeemed_at, idempotency_key, undone_at, undo_reason, "
+        "undone_by_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, '', NULL) RETURNING id), "
+        f"d AS (INSERT INTO {Redemption._meta.db_table} (voucher_id, receipt_id, place_id, service, amount_cents, "
+        "redeemed_by_id, redeemed_at, undone_at, undo_reason) SELECT x.id, r.id, %s::bigint, %s::varchar, x.amount, "
+        "%s::bigint, %s::timestamptz, NULL, '' FROM r, UNNEST(%s::bigint[], %s::integer[]) AS x(id, amount)), "
+        f"l AS (INSERT INTO {VoucherStatusLog._meta.db_table} (voucher_id, from_status, to_status, reason, actor_id, "
+        "organisation_id, at) SELECT x.id, %s::varchar, %s::varchar, '', %s::bigint, %s::bigint, %s::timestamptz "
+        "FROM UNNEST(%s::bigint[]) AS x(id)), "
+        f"u AS (UPDATE {Voucher._meta.db_table} SET status = %s, redeemed_at = %s WHERE id = ANY(%s::bigint[])) "
+        "SELECT id FROM r"
+    )
+)
+
+
+@dataclass(frozen=True)
+class _SiteFacts:
+    """What _find read for a site along with the voucher: is the site's commune in the program's territory, and
+    its catalogue [(service, vouchers per session)] in service order."""
+
+    site_id: int
+    covers: bool
+    catalogue: list[tuple[str, int]]
+
+
 # --- parsing and finding ------------------------------------------------------------------------------------
 
 
 def parse_code(raw: str) -> str:
     """A typed code or a scanned QR payload → the canonical code; the QR's signature is verified."""
     raw = (raw or "").strip()
-    if raw.upper().startswith(signing.PREFIX + "."):
+    prefix = signing.PREFIX + "."
+    if raw[: len(prefix)].upper() == prefix:
+        # Some scanners (keyboard wedges in lowercase mode) send the prefix as « pn1. »: only the prefix is
+        # case-insensitive, the rest is signed as printed.
         try:
-            raw = signing.verify_payload(raw)
+            raw = signing.verify_payload(prefix + raw[len(prefix) :])
         except signing.SignatureError as exc:
             raise Refusal(exc.code, str(exc)) from exc
     try:
@@ -173,16 +294,29 @@ def _count_failure(desk: Desk, refusal: Refusal) -> None:
     )
 
 
-def _find(desk: Desk, raw_code: str) -> Voucher:
+def _find(desk: Desk, raw_code: str, site: Site) -> Voucher:
+    """The voucher, with its program and booklet, and (voucher.site_facts) what `site` may do with it."""
     _guard(desk)
     try:
         code = parse_code(raw_code)
-        voucher = Voucher.objects.select_related("program", "booklet").filter(code=code).first()
-        if voucher is None:
+        rows = _rows(_FIND_SQL(), [site.commune_id, site.pk, code])
+        if not rows:
             raise Refusal("unknown_code", "Code inconnu : aucun chèque ne porte ce code. Vérifiez la saisie.")
     except Refusal as exc:
         _count_failure(desk, exc)
         raise
+    row = rows[0]
+    voucher = _VOUCHER.build(row)
+    at = len(_VOUCHER.fields)
+    voucher.program = _PROGRAM.build(row, at)
+    at += len(_PROGRAM.fields)
+    voucher.booklet = _BOOKLET.build(row, at)
+    at += len(_BOOKLET.fields)
+    voucher.site_facts = _SiteFacts(
+        site_id=site.pk,
+        covers=bool(row[at] and site.commune_id),
+        catalogue=[(r[at + 1], r[at + 2]) for r in rows if r[at + 1] is not None],
+    )
     return voucher
 
 
@@ -235,15 +369,16 @@ def site_for(place, site_id=None) -> Site:
     """The site of `place` where vouchers are taken: the one asked for, or its only qualified one."""
     if getattr(place, "kind", None) != "place":
         raise Refusal("not_a_place", "Seul un lieu de médiation numérique peut encaisser des chèques.")
-    sites = Site.objects.filter(organisation=place).select_related("commune")
     if site_id not in (None, ""):
         try:
-            site = sites.filter(pk=int(site_id)).first()
-        except (TypeError, ValueError):
-            site = None
+            found = _rows(_SITE_SQL(), [place.pk, int(site_id)])
+        except (TypeError, ValueError, OverflowError):
+            found = []
+        site = _SITE.build(found[0]) if found else None
         if site is None:
             raise Refusal("unknown_site", "Ce lieu n’existe pas ou n’est pas le vôtre.")
     else:
+        sites = [_SITE.build(row) for row in _rows(_SITES_SQL(), [place.pk])]
         candidates = [s for s in sites if s.status in (QualificationStatus.QUALIFIED, QualificationStatus.SUSPENDED)]
         qualified = [s for s in candidates if s.status == QualificationStatus.QUALIFIED]
         if len(qualified) > 1:
@@ -267,30 +402,31 @@ def site_for(place, site_id=None) -> Site:
     return site
 
 
-def _covers(program_id: int, commune_code: str) -> bool:
-    return program_covers_commune(program=Program(pk=program_id), commune_code=commune_code)
-
-
-def _eligible_services(program: Program, site: Site) -> list[EligibleService]:
+def _eligible_services(program: Program, catalogue: list[tuple[str, int]]) -> list[EligibleService]:
     caps = program.session_vouchers or {}
     out = []
-    for row in SiteService.objects.filter(site=site).order_by("service"):
-        if row.service not in program.eligible_services:
+    for service, per_session in catalogue:
+        if service not in program.eligible_services:
             continue
-        cap = min(row.vouchers_per_session, int(caps.get(row.service, row.vouchers_per_session)))
-        label = Service(row.service).label if row.service in Service.values else row.service
-        out.append(EligibleService(code=row.service, label=label, max_vouchers=max(1, cap)))
+        cap = min(per_session, int(caps.get(service, per_session)))
+        label = Service(service).label if service in Service.values else service
+        out.append(EligibleService(code=service, label=label, max_vouchers=max(1, cap)))
     return out
 
 
-def _check_site(program: Program, site: Site) -> list[EligibleService]:
-    if site.commune_id is None or not _covers(program.pk, site.commune_id):
+def _check_site(voucher: Voucher, site: Site) -> list[EligibleService]:
+    """The site may take this voucher: its commune is in the program's territory, and its catalogue has a service
+    the program allows. From what _find read with the voucher."""
+    program, facts = voucher.program, voucher.site_facts
+    if facts.site_id != site.pk:
+        raise ValueError("the voucher was found for another site")
+    if site.commune_id is None or not facts.covers:
         raise Refusal(
             "outside_territory",
             f"« {site.name} » est hors du territoire du dispositif « {program.name} » : "
             "ce chèque ne peut pas y être encaissé.",
         )
-    services = _eligible_services(program, site)
+    services = _eligible_services(program, facts.catalogue)
     if not services:
         raise Refusal(
             "service_not_eligible",
@@ -338,9 +474,9 @@ def voucher_check(
     """« Vérifier »: everything « Encaisser » would refuse, refused now, without writing anything but the
     brute-force counters. With `service` (and `count`), that choice is checked too."""
     site = site_for(desk.place, site_id)
-    voucher = _find(desk, raw_code)
+    voucher = _find(desk, raw_code, site)
     _check_usable(voucher, timezone.localdate())
-    services = _check_site(voucher.program, site)
+    services = _check_site(voucher, site)
     left = _left_in_booklet(voucher.booklet_id)
     if service:
         _check_service(services, service, 1 if count is None else count, left)
@@ -402,7 +538,7 @@ def redeem(
     the result of an earlier request with the same idempotency key)."""
     key = (idempotency_key or "").strip()[:64]
     site = site_for(desk.place, site_id)
-    voucher = _find(desk, raw_code)
+    voucher = _find(desk, raw_code, site)
     try:
         return _redeem(voucher=voucher, desk=desk, site=site, service=service, count=count, key=key)
     except (Refusal, IntegrityError):
@@ -416,13 +552,9 @@ def _redeem(*, voucher: Voucher, desk: Desk, site: Site, service: str, count: in
     today = timezone.localdate()
     _check_usable(voucher, today)
     program = voucher.program
-    services = _check_site(program, site)
+    services = _check_site(voucher, site)
     with transaction.atomic():
-        usable = list(
-            Voucher.objects.select_for_update()
-            .filter(booklet_id=voucher.booklet_id, status=S.DISTRIBUTED)
-            .order_by("position")
-        )
+        usable = [_VOUCHER.build(row) for row in _rows(_LOCK_SQL(), [voucher.booklet_id, S.DISTRIBUTED])]
         first = next((v for v in usable if v.pk == voucher.pk), None)
         if first is None:  # taken (or cancelled…) while we waited for the lock: say what happened
             voucher.refresh_from_db(fields=["status"])
@@ -453,7 +585,7 @@ def _write(taken: list[Voucher], *, desk: Desk, site: Site | None, program: Prog
     """Write one redemption of `taken` (locked, distributed): receipt, redemptions, statuses, ledger, journal."""
     now = timezone.now()
     amount = sum(v.face_value_cents for v in taken)
-    receipt = Receipt.objects.create(
+    receipt = Receipt(
         place=desk.place,
         site=site,
         booklet_id=taken[0].booklet_id,
@@ -465,6 +597,38 @@ def _write(taken: list[Voucher], *, desk: Desk, site: Site | None, program: Prog
         redeemed_at=now,
         idempotency_key=key,
     )
+    if connection.vendor == "postgresql":
+        actor_id, ids = getattr(desk.actor, "pk", None), [v.pk for v in taken]
+        [(receipt.pk,)] = _rows(
+            _WRITE_SQL(),
+            [
+                *(desk.place.pk, getattr(site, "pk", None), receipt.booklet_id, service, len(taken), amount),
+                *(actor_id, getattr(desk.api_key, "pk", None), now, key),
+                *(desk.place.pk, service, actor_id, now, ids, [v.face_value_cents for v in taken]),
+                *(S.DISTRIBUTED, S.REDEEMED, actor_id, desk.place.pk, now, ids),
+                *(S.REDEEMED, now, ids),
+            ],
+        )
+        receipt._state.adding, receipt._state.db = False, connection.alias
+    else:
+        _write_rows(receipt, taken, desk=desk, service=service, now=now)
+    lines = _payable_lines(program, desk.place.pk, [v.face_value_cents for v in taken])
+    ledger_post(kind=TransactionKind.REDEEM, lines=lines, obj=receipt)
+    # The API answers with these codes: no need to read them back.
+    receipt.voucher_codes = [v.code for v in sorted(taken, key=lambda v: v.position)]
+    journal_record(
+        action="receipt.create",
+        actor=desk.actor,
+        organisation=desk.place,
+        obj=receipt,
+        data={"count": len(taken), "service": service, "api_key": getattr(desk.api_key, "pk", None)},
+    )
+    return receipt
+
+
+def _write_rows(receipt: Receipt, taken: list[Voucher], *, desk: Desk, service: str, now) -> None:
+    """_WRITE_SQL through the ORM (SQLite)."""
+    receipt.save(force_insert=True)
     Redemption.objects.bulk_create(
         [
             Redemption(
@@ -493,18 +657,6 @@ def _write(taken: list[Voucher], *, desk: Desk, site: Site | None, program: Prog
         ]
     )
     Voucher.objects.filter(pk__in=[v.pk for v in taken]).update(status=S.REDEEMED, redeemed_at=now)
-    lines = _payable_lines(program, desk.place.pk, [v.face_value_cents for v in taken])
-    ledger_post(kind=TransactionKind.REDEEM, lines=lines, obj=receipt)
-    # The API answers with these codes: no need to read them back.
-    receipt.voucher_codes = [v.code for v in sorted(taken, key=lambda v: v.position)]
-    journal_record(
-        action="receipt.create",
-        actor=desk.actor,
-        organisation=desk.place,
-        obj=receipt,
-        data={"count": len(taken), "service": service, "api_key": getattr(desk.api_key, "pk", None)},
-    )
-    return receipt
 
 
 def redeem_locked_voucher(*, voucher: Voucher, desk: Desk, service: str, site: Site | None = None) -> Receipt:

@@ -55,6 +55,23 @@ def test_authenticate_in_one_query_and_revoke_for_good(place, django_assert_num_
         found = api_key_authenticate(raw)
     assert found == api_key and found.organisation == place  # organisation loaded with it
     with django_assert_num_queries(0):
+        assert (found.name, found.prefix, found.created_at, found.revoked_at) == (
+            api_key.name,
+            api_key.prefix,
+            api_key.created_at,
+            None,
+        )
+        assert (found.organisation.kind, found.organisation.is_active, found.organisation.name) == (
+            place.kind,
+            True,
+            place.name,
+        )
+    place.is_active = False
+    place.save()
+    assert api_key_authenticate(raw) is None  # an inactive organisation's keys are refused
+    place.is_active = True
+    place.save()
+    with django_assert_num_queries(0):
         assert api_key_authenticate("") is None
         assert api_key_authenticate("mauvais") is None
         assert api_key_authenticate("pn_" + "x" * 500) is None

@@ -67,6 +67,28 @@ def test_idempotency_key_replays_the_hand_out_with_200(sc, distributor_api, book
     problem_of(distributor_api.post("/booklets/hand-out", body), 409, "booklet_handed_out")
 
 
+def test_the_same_idempotency_key_for_another_hand_out_is_refused(sc, distributor_api, booklet):
+    body = {"booklet": str(booklet.number), "person": {"needs": [T], "birth_year": 1950}, "oriented_site": sc.site.pk}
+    headers = {"Idempotency-Key": "remise-2"}
+    assert distributor_api.post("/booklets/hand-out", body, headers=headers).status_code == 201
+    # the same booklet for another person, or oriented elsewhere (or nowhere): not a retry
+    other_person = {**body, "person": {"needs": [T], "birth_year": 1951}}
+    problem_of(distributor_api.post("/booklets/hand-out", other_person, headers=headers), 422, "idempotency_key_reused")
+    not_oriented = {**body, "oriented_site": None}
+    problem_of(distributor_api.post("/booklets/hand-out", not_oriented, headers=headers), 422, "idempotency_key_reused")
+    # another booklet: refused, and it stays in stock
+    other = sc.new_booklet(hand_out=False)
+    another_booklet = {**body, "booklet": str(other.number)}
+    problem_of(
+        distributor_api.post("/booklets/hand-out", another_booklet, headers=headers), 422, "idempotency_key_reused"
+    )
+    assert Booklet.objects.get(pk=other.pk).handed_out_at is None
+    assert Beneficiary.objects.count() == 1
+    # the very same request still replays
+    again = distributor_api.post("/booklets/hand-out", body, headers=headers)
+    assert again.status_code == 200 and again.json()["booklet"]["id"] == booklet.pk
+
+
 def test_a_place_key_cannot_hand_out(sc, place_api, booklet):
     problem_of(place_api.post("/booklets/hand-out", {"booklet": str(booklet.number)}), 403, "forbidden_kind")
     problem_of(place_api.get("/places/suggestions"), 403, "forbidden_kind")

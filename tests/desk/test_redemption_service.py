@@ -13,7 +13,7 @@ from passnum.settlement.ledger import account_balances
 from passnum.settlement.verify import ledger_verify
 from passnum.vouchers.enums import VoucherStatus as S
 from passnum.vouchers.models import Receipt, Redemption
-from passnum.vouchers.redemption import Desk, Refusal, receipt_undo, redeem, voucher_check
+from passnum.vouchers.redemption import Desk, Refusal, parse_code, receipt_undo, redeem, voucher_check
 from passnum.vouchers.services import vouchers_cancel
 from tests.desk.scenario import build, make_site
 from tests.factories import OrganisationFactory
@@ -50,6 +50,18 @@ def test_check_shows_value_program_and_what_is_left(sc, desk):
     assert voucher_check(raw_code=sc.qr(2), desk=desk).voucher.position == 2
     sloppy = sc.code(3).lower().replace("0", "o").replace("1", "l")
     assert voucher_check(raw_code=f" {sloppy[:4]} - {sloppy[4:]} ", desk=desk).voucher.position == 3
+
+
+def test_a_qr_prefix_in_lowercase_is_read_the_rest_stays_signed(sc, desk):
+    payload = sc.qr(2)
+    assert payload.startswith("PN1.")
+    assert parse_code("pn1." + payload[4:]) == sc.code(2)
+    assert parse_code(" Pn1." + payload[4:] + " ") == sc.code(2)
+    assert voucher_check(raw_code="pn1." + payload[4:], desk=desk).voucher.position == 2
+    # only the prefix is read in any case: the rest is signed as printed
+    tampered = "pn1." + payload[4:-10] + ("A" if payload[-10] != "A" else "B") + payload[-9:]
+    refused("qr_bad_signature", parse_code, tampered)
+    refused("qr_malformed", parse_code, "pn1.abc")
 
 
 def test_redeem_takes_k_vouchers_in_one_receipt_and_moves_the_ledger(sc, desk):
