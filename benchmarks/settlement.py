@@ -556,9 +556,13 @@ def run_service(*, funders: list, phases: Phases, analyze_before_lines: bool) ->
     funder_by_id = {f.pk: f for f in funders}
 
     def analyze_first(execute, sql, params, many, context):
-        if "INSERT INTO settlement_claimline" in sql:
-            context["cursor"].execute("ANALYZE vouchers_voucher, settlement_claim")
-        return execute(sql, params, many, context)
+        if "INSERT INTO settlement_claimline" not in sql:
+            return execute(sql, params, many, context)
+        context["cursor"].execute("ANALYZE vouchers_voucher, settlement_claim")
+        result = execute(sql, params, many, context)
+        with context["connection"].cursor() as cursor:  # not settle's cursor: it still holds the rowcount
+            cursor.execute("ANALYZE settlement_claimline")  # for the statements read right after
+        return result
 
     wrapper = connection.execute_wrapper(analyze_first) if analyze_before_lines else nullcontext()
     try:
@@ -642,7 +646,8 @@ def main() -> None:
     parser.add_argument(
         "--analyze-before-lines",
         action="store_true",
-        help="emulate the proposed fix: ANALYZE vouchers and claims inside settle, just before it inserts the lines",
+        help="emulate the proposed fix: inside settle, ANALYZE vouchers and claims just before inserting the claim "
+        "lines, and the claim lines just after",
     )
     parser.add_argument("--statement-timeout", type=float, default=0, help="seconds; cancels a runaway settle")
     parser.add_argument("--db-name", default=DB_NAME, help="throwaway database (dropped and recreated)")
