@@ -225,6 +225,9 @@ PASSNUM_CODE_CHECK_LIMITS = {
 PASSNUM_UNDO_WINDOW_HOURS = int(os.environ.get("PASSNUM_UNDO_WINDOW_HOURS", "24"))
 # Settlement cut-offs: days of the month ("1,16") or "weekly:N" (N = 0 for Monday … 6 for Sunday).
 PASSNUM_SETTLEMENT_CALENDAR = os.environ.get("PASSNUM_SETTLEMENT_CALENDAR", "1,16")
+# Fernet key(s), comma-separated, encrypting the contact of people who consented to expiry reminders. Empty: a key
+# derived from SECRET_KEY (rotating SECRET_KEY then makes pending reminders unreadable; they are simply not sent).
+PASSNUM_CONTACT_KEY = os.environ.get("PASSNUM_CONTACT_KEY", "")
 
 # JSON API (/api/v1/, passnum/api/). Its requests skip the site's middleware (sessions, CSRF, messages, users,
 # organisation switcher): config/wsgi.py sends /api/ to a handler built with this list only. Bearer keys, no cookies.
