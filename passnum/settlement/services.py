@@ -209,6 +209,7 @@ def settle(*, cutoff: dt.date, actor=None, today: dt.date | None = None) -> Sett
         result = SettleResult(run=run, vouchers=vouchers)
         if not vouchers:
             return result
+        _refresh_statistics(v_table)
         program_ids = list(
             Voucher.objects.filter(status=S.CLAIMED, claimed_at=now).values_list("program_id", flat=True).distinct()
         )
@@ -257,6 +258,7 @@ def settle(*, cutoff: dt.date, actor=None, today: dt.date | None = None) -> Sett
                 )
         Claim.objects.bulk_create(claims, batch_size=2000)
         c_table, l_table = Claim._meta.db_table, ClaimLine._meta.db_table
+        _refresh_statistics(c_table)
         log_table = VoucherStatusLog._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
@@ -280,6 +282,7 @@ def settle(*, cutoff: dt.date, actor=None, today: dt.date | None = None) -> Sett
                     db_now,
                 ],
             )
+        _refresh_statistics(l_table)
         result.claims = claims
         result.total_cents = sum(c.claimed_cents for c in claims)
         run.updated_at = now
@@ -297,6 +300,16 @@ def settle(*, cutoff: dt.date, actor=None, today: dt.date | None = None) -> Sett
             },
         )
     return result
+
+
+def _refresh_statistics(table: str) -> None:
+    """PostgreSQL plans the next statements from statistics taken before this run wrote its rows: it would expect
+    one claimed voucher and an empty claim table, and join in a way that grows with the square of the claims
+    (measured: 31 s instead of 1.3 s at 20 000 redemptions). ANALYZE samples a fixed number of rows, so it
+    stays cheap on large tables, and it sees this transaction's rows."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 def _aware(value):

@@ -59,13 +59,24 @@ class StatementRow:
 
 def statement_rows(claim: Claim) -> Iterator[StatementRow]:
     """The claim's lines, oldest use first (ties by voucher code), read in chunks."""
+    from passnum.programs.models import Program
+
     funder_name = claim.funder.name
     rows = (
         ClaimLine.objects.filter(claim_id=claim.pk)
         .order_by("redeemed_at", "voucher__code", "id")
-        .values_list("redeemed_at", "voucher__code", "service", "program__name", "amount_cents", "status")
+        .values_list("redeemed_at", "voucher__code", "service", "program_id", "amount_cents", "status")
     )
-    for redeemed_at, code, service, program, amount, status in rows.iterator(chunk_size=CHUNK):
+    # Program names looked up once (a claim spans few programs), so the plan does not depend on a third join.
+    names = dict(
+        Program.objects.filter(pk__in=ClaimLine.objects.filter(claim_id=claim.pk).values("program_id")).values_list(
+            "pk", "name"
+        )
+    )
+    # Most claims are small: one plain query; a server-side cursor only for the big ones.
+    lines = rows if claim.lines_count <= CHUNK else rows.iterator(chunk_size=CHUNK)
+    for redeemed_at, code, service, program_id, amount, status in lines:
+        program = names.get(program_id, "")
         yield StatementRow(
             redeemed_at=timezone.localtime(redeemed_at, PARIS),
             voucher=codes.display(code),
