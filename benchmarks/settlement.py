@@ -579,7 +579,11 @@ def run_service(*, funders: list, phases: Phases, analyze_before_lines: bool) ->
     statement_kind = "ORM query of the claim lines (passnum.settlement.statements not there yet)"
     with phases.phase("service", "statements"):
         lines = 0
-        if statements is not None and hasattr(statements, "statement_rows"):
+        if statements is not None and hasattr(statements, "run_statement_rows"):
+            statement_kind = "passnum.settlement.statements.run_statement_rows (the whole run, one streamed query)"
+            for _claim, rows in statements.run_statement_rows(result.run):
+                lines += len(rows)
+        elif statements is not None and hasattr(statements, "statement_rows"):
             statement_kind = "passnum.settlement.statements.statement_rows (claims read with their funder)"
             for claim in Claim.objects.filter(run=result.run).select_related("funder").order_by("pk"):
                 lines += sum(1 for _ in call_with(statements.statement_rows, claim=claim))

@@ -89,6 +89,44 @@ def statement_rows(claim: Claim) -> Iterator[StatementRow]:
         )
 
 
+def run_statement_rows(run) -> Iterator[tuple[Claim, list[StatementRow]]]:
+    """Every claim of a settlement run with its statement rows, in claim order: one streamed query for the whole
+    run (what a settlement date needs to send every place its statement), instead of one query per claim."""
+    from passnum.programs.models import Program
+
+    claims = {c.pk: c for c in Claim.objects.filter(run=run).select_related("funder", "place")}
+    names = dict(
+        Program.objects.filter(pk__in=ClaimLine.objects.filter(claim__run=run).values("program_id")).values_list(
+            "pk", "name"
+        )
+    )
+    rows = (
+        ClaimLine.objects.filter(claim__run=run)
+        .order_by("claim_id", "redeemed_at", "voucher__code", "id")
+        .values_list("claim_id", "redeemed_at", "voucher__code", "service", "program_id", "amount_cents", "status")
+    )
+    current, batch = None, []
+    for claim_id, redeemed_at, code, service, program_id, amount, status in rows.iterator(chunk_size=CHUNK * 5):
+        if claim_id != current:
+            if current is not None:
+                yield claims[current], batch
+            current, batch = claim_id, []
+        batch.append(
+            StatementRow(
+                redeemed_at=timezone.localtime(redeemed_at, PARIS),
+                voucher=codes.display(code),
+                service=SERVICE_LABELS.get(service, service),
+                program=names.get(program_id, ""),
+                amount_cents=amount,
+                funder=claims[claim_id].funder.name,
+                status=status,
+                status_label=LINE_LABELS.get(status, status),
+            )
+        )
+    if current is not None:
+        yield claims[current], batch
+
+
 def statement_filename(claim: Claim, extension: str) -> str:
     """'releve-DR-2026-F3-000001.csv' (no personal data, safe in a Content-Disposition header)."""
     return f"releve-{claim.reference}.{extension}"

@@ -369,3 +369,18 @@ def test_settle_command(sc, capsys, settings):
     call_command("settle", "--cutoff", local_today().isoformat())
     out = capsys.readouterr().out
     assert "2 demande(s) de remboursement" in out and "DR-" in out
+
+
+def test_run_statement_rows_equal_each_claims_statement(sc):
+    from passnum.settlement.statements import run_statement_rows, statement_rows
+
+    other_place = OrganisationFactory(place=True, name="EPN de Tinqueux")
+    make_site(other_place)
+    _redeem(sc, 1, count=2)
+    _redeem(sc, 3, place=other_place)
+    result = settle_all()
+    batch = dict(run_statement_rows(result.run))
+    assert set(batch) == set(Claim.objects.filter(run=result.run))
+    for claim, rows in batch.items():
+        assert rows == list(statement_rows(claim))
+        assert sum(r.amount_cents for r in rows) == claim.claimed_cents
