@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from passnum.accounts.models import Organisation, User
@@ -29,19 +29,19 @@ from passnum.common.money import format_euros
 from passnum.common.sms import SmsError, send_sms
 from passnum.journal.services import journal_record
 from passnum.programs.models import Program, ProgramFunder
-from passnum.settlement.enums import AccountKind, TransactionKind
-from passnum.settlement.ledger import ledger_post, program_account, split_by_shares
+from passnum.settlement.enums import TransactionKind
+from passnum.settlement.ledger import split_by_shares
 from passnum.settlement.services import local_today
 from passnum.vouchers.digital import contact_open
 from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.models import DigitalPass, ExpiryAlert, Voucher, VoucherStatusLog
+from passnum.vouchers.services import SOURCE_ACCOUNT, release_to_budget
 
 logger = logging.getLogger(__name__)
 
 S = VoucherStatus
 CHUNK = 2000  # vouchers locked, logged and updated per statement
 EXPIRY_REASON = "Fin de validité"
-SOURCE_ACCOUNT = {S.ISSUED: AccountKind.OUTSTANDING, S.DISTRIBUTED: AccountKind.HANDED_OUT}
 ALERT_DAYS = ExpiryAlert.DAYS_BEFORE  # (30, 15)
 
 
@@ -191,7 +191,6 @@ def program_expire(*, program: Program, today: dt.date, dry_run: bool = False, a
         if dry_run:
             _simulate(program, report, shares)
             return report
-        parts: dict[int, list[tuple[int, int]]] = {}  # face value → split, computed once
         counts: Counter[tuple[str, int]] = Counter()  # (status, face value) → vouchers
         now = timezone.now()
         last_id = 0
@@ -224,27 +223,18 @@ def program_expire(*, program: Program, today: dt.date, dry_run: bool = False, a
             counts.update((status, face) for _, status, face in chunk)
         if not counts:
             return report
-        lines = []
-        returned: dict[int, int] = defaultdict(int)
-        for (status, face), n in sorted(counts.items()):
+        for (status, _face), n in counts.items():
             if status == S.ISSUED:
                 report.expired_issued += n
             else:
                 report.expired_distributed += n
-            if face not in parts:
-                parts[face] = split_by_shares(face, shares)
-            for funder_id, part in parts[face]:
-                amount = part * n
-                returned[funder_id] += amount
-                source = program_account(SOURCE_ACCOUNT[status], program_id=program.pk, funder_id=funder_id)
-                lines.append((source, -amount))
-                lines.append((program_account(AccountKind.BUDGET, program_id=program.pk, funder_id=funder_id), amount))
-        for funder_id, amount in sorted(returned.items()):
-            ProgramFunder.objects.filter(program=program, funder_id=funder_id).update(
-                committed_cents=F("committed_cents") - amount
-            )
-        report.returned_cents = dict(returned)
-        ledger_post(kind=TransactionKind.EXPIRE, lines=lines, memo=EXPIRY_REASON, obj=program)
+        returned = release_to_budget(
+            Counter({(program.pk, face, status): n for (status, face), n in counts.items()}),
+            kind=TransactionKind.EXPIRE,
+            memo=EXPIRY_REASON,
+            obj=program,
+        )
+        report.returned_cents = {funder_id: cents for (_, funder_id), cents in returned.items()}
         # A digital pass of an expired program has nothing left to remind: its contact goes.
         DigitalPass.objects.filter(booklet__program=program).exclude(reminder_contact="").update(reminder_contact="")
         journal_record(action="program.expiry", actor=actor, obj=program, data=report.journal_data())

@@ -57,6 +57,19 @@ class StatementRow:
         return self.status == LineStatus.REJECTED
 
 
+def _row(redeemed_at, code, service, program, amount, funder, status) -> StatementRow:
+    return StatementRow(
+        redeemed_at=timezone.localtime(redeemed_at, PARIS),
+        voucher=codes.display(code),
+        service=SERVICE_LABELS.get(service, service),
+        program=program,
+        amount_cents=amount,
+        funder=funder,
+        status=status,
+        status_label=LINE_LABELS.get(status, status),
+    )
+
+
 def statement_rows(claim: Claim) -> Iterator[StatementRow]:
     """The claim's lines, oldest use first (ties by voucher code), read in chunks."""
     from passnum.programs.models import Program
@@ -76,17 +89,7 @@ def statement_rows(claim: Claim) -> Iterator[StatementRow]:
     # Most claims are small: one plain query; a server-side cursor only for the big ones.
     lines = rows if claim.lines_count <= CHUNK else rows.iterator(chunk_size=CHUNK)
     for redeemed_at, code, service, program_id, amount, status in lines:
-        program = names.get(program_id, "")
-        yield StatementRow(
-            redeemed_at=timezone.localtime(redeemed_at, PARIS),
-            voucher=codes.display(code),
-            service=SERVICE_LABELS.get(service, service),
-            program=program,
-            amount_cents=amount,
-            funder=funder_name,
-            status=status,
-            status_label=LINE_LABELS.get(status, status),
-        )
+        yield _row(redeemed_at, code, service, names.get(program_id, ""), amount, funder_name, status)
 
 
 def run_statement_rows(run) -> Iterator[tuple[Claim, list[StatementRow]]]:
@@ -112,16 +115,7 @@ def run_statement_rows(run) -> Iterator[tuple[Claim, list[StatementRow]]]:
                 yield claims[current], batch
             current, batch = claim_id, []
         batch.append(
-            StatementRow(
-                redeemed_at=timezone.localtime(redeemed_at, PARIS),
-                voucher=codes.display(code),
-                service=SERVICE_LABELS.get(service, service),
-                program=names.get(program_id, ""),
-                amount_cents=amount,
-                funder=claims[claim_id].funder.name,
-                status=status,
-                status_label=LINE_LABELS.get(status, status),
-            )
+            _row(redeemed_at, code, service, names.get(program_id, ""), amount, claims[claim_id].funder.name, status)
         )
     if current is not None:
         yield claims[current], batch

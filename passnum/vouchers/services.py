@@ -219,6 +219,29 @@ def redemption_undo(*, redemption: Redemption, reason: str, actor=None) -> Redem
     return redemption
 
 
+# Where an unused voucher's value sits: in a distributor's stock, or in a person's hands.
+SOURCE_ACCOUNT = {S.ISSUED: AccountKind.OUTSTANDING, S.DISTRIBUTED: AccountKind.HANDED_OUT}
+
+
+def release_to_budget(groups: Counter, *, kind: str, memo: str, obj=None) -> dict[tuple[int, int], int]:
+    """Unused vouchers, counted per (program id, face value, status issued|distributed), give each funder's share
+    back to its program budget: out of the account they sat in, into `budget`, and committed_cents decreases.
+    Run inside the caller's transaction, after the vouchers changed status. Returns {(program, funder): cents}."""
+    lines = []
+    returned: dict[tuple[int, int], int] = defaultdict(int)
+    for (program_id, face, status), n in sorted(groups.items()):  # one split per group: per voucher, times n
+        for fid, amount in _per_funder(program_id, face, n):
+            returned[(program_id, fid)] += amount
+            lines.append((program_account(SOURCE_ACCOUNT[status], program_id=program_id, funder_id=fid), -amount))
+            lines.append((program_account(AccountKind.BUDGET, program_id=program_id, funder_id=fid), amount))
+    for (program_id, fid), amount in sorted(returned.items()):
+        ProgramFunder.objects.filter(program_id=program_id, funder_id=fid).update(
+            committed_cents=F("committed_cents") - amount
+        )
+    ledger_post(kind=kind, lines=lines, memo=memo, obj=obj)
+    return dict(returned)
+
+
 def _release(vouchers: list[Voucher], *, to_status: str, reason: str, actor, organisation) -> int:
     """issued|distributed → expired or cancelled. Either way each funder's share of the value returns to its
     program budget (committed decreases), from the account the voucher sat in: in stock or in a person's hands."""
@@ -228,18 +251,7 @@ def _release(vouchers: list[Voucher], *, to_status: str, reason: str, actor, org
         )
         for v in locked:
             _check_transition(v, to_status)
-        totals: dict[tuple[int, int, str], int] = defaultdict(int)
-        groups = Counter(
-            (
-                v.program_id,
-                v.face_value_cents,
-                AccountKind.OUTSTANDING if v.status == S.ISSUED else AccountKind.HANDED_OUT,
-            )
-            for v in locked
-        )
-        for (program_id, face, source), n in groups.items():  # one split per group: per voucher, times n
-            for fid, amount in _per_funder(program_id, face, n):
-                totals[(program_id, fid, source)] += amount
+        groups = Counter((v.program_id, v.face_value_cents, v.status) for v in locked)
         now = timezone.now()
         _log(locked, to_status, actor=actor, organisation=organisation, reason=reason)
         ids = [v.pk for v in locked]
@@ -249,17 +261,7 @@ def _release(vouchers: list[Voucher], *, to_status: str, reason: str, actor, org
         else:
             Voucher.objects.filter(pk__in=ids).update(status=S.EXPIRED, expired_at=now)
             kind = TransactionKind.EXPIRE
-        lines = []
-        released: dict[tuple[int, int], int] = defaultdict(int)
-        for (program_id, fid, source), amount in totals.items():
-            released[(program_id, fid)] += amount
-            lines.append((program_account(source, program_id=program_id, funder_id=fid), -amount))
-            lines.append((program_account(AccountKind.BUDGET, program_id=program_id, funder_id=fid), amount))
-        for (program_id, fid), amount in sorted(released.items()):
-            ProgramFunder.objects.filter(program_id=program_id, funder_id=fid).update(
-                committed_cents=F("committed_cents") - amount
-            )
-        ledger_post(kind=kind, lines=lines, memo=reason)
+        release_to_budget(groups, kind=kind, memo=reason)
         journal_record(
             action=f"vouchers.{to_status}",
             actor=actor,
