@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "passnum.programs",
     "passnum.vouchers",
     "passnum.settlement",
+    "passnum.steering",
+    "passnum.nudges",
     "passnum.www",
 ]
 
@@ -228,6 +230,10 @@ PASSNUM_SETTLEMENT_CALENDAR = os.environ.get("PASSNUM_SETTLEMENT_CALENDAR", "1,1
 # Fernet key(s), comma-separated, encrypting the contact of people who consented to expiry reminders. Empty: a key
 # derived from SECRET_KEY (rotating SECRET_KEY then makes pending reminders unreadable; they are simply not sent).
 PASSNUM_CONTACT_KEY = os.environ.get("PASSNUM_CONTACT_KEY", "")
+# Nudges (passnum/nudges/): a reminder to a digital-pass holder who consented and has used nothing this many days
+# after the hand-out; booklets at a distributor this many days after allocation and not handed out are "sleeping".
+PASSNUM_NUDGE_AFTER_DAYS = int(os.environ.get("PASSNUM_NUDGE_AFTER_DAYS", "21"))
+PASSNUM_SLEEPING_AFTER_DAYS = int(os.environ.get("PASSNUM_SLEEPING_AFTER_DAYS", "60"))
 
 # JSON API (/api/v1/, passnum/api/). Its requests skip the site's middleware (sessions, CSRF, messages, users,
 # organisation switcher): config/wsgi.py sends /api/ to a handler built with this list only. Bearer keys, no cookies.

@@ -1,7 +1,22 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from passnum.www import apikeys, desk, finance, handout, opendata, payments, places, public, stock, views, wallet
+from passnum.www import (
+    apikeys,
+    desk,
+    finance,
+    handout,
+    nudges,
+    opendata,
+    opendata_activity,
+    payments,
+    places,
+    public,
+    steering,
+    stock,
+    views,
+    wallet,
+)
 
 app_name = "www"
 
@@ -98,3 +113,6 @@ urlpatterns = [
     path("cles-api/", apikeys.api_keys, name="api_keys"),
     path("cles-api/<int:pk>/revoquer/", apikeys.api_key_revoke, name="api_key_revoke"),
 ]
+
+# steering (funnel, exports), nudges, open data on activity: each module keeps its own routes
+urlpatterns += steering.urlpatterns + nudges.urlpatterns + opendata_activity.urlpatterns

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class NudgesConfig(AppConfig):
+    name = "passnum.nudges"
+    label = "nudges"
+    verbose_name = "Relances"
