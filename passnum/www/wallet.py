@@ -22,13 +22,14 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from passnum.accounts.enums import OrganisationKind
 from passnum.common.dates import french_date
 from passnum.common.errors import DomainError
 from passnum.common.ratelimit import client_ip, hit
 from passnum.common.standard import Service
+from passnum.nudges.services import reminders_opt_out
 from passnum.vouchers import codes, digital, signing
 from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.models import Booklet, Voucher
@@ -110,9 +111,10 @@ def _refused(request, until: float):
     return response
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def wallet(request, token):
-    """Anyone holding the link. Unknown or revoked link: 404; too many of those from one address: 429."""
+    """Anyone holding the link. Unknown or revoked link: 404; too many of those from one address: 429. A POST
+    (CSRF-protected) is the person's "no more reminders": it erases their contact (passnum.nudges)."""
     ip = client_ip(request)
     blocked_until = cache.get(_blocked_key(ip))
     if blocked_until and blocked_until > time.time():
@@ -126,6 +128,15 @@ def wallet(request, token):
             cache.set(_blocked_key(ip), until, timeout=verdict.retry_after + 1)
             return _refused(request, until)
         return _wallet_response(request, "www/wallet/invalid.html", {}, 404)
+
+    if request.method == "POST":
+        if request.POST.get("action") == "stop_reminders":
+            reminders_opt_out(digital_pass=digital_pass)
+            messages.success(request, "C’est noté : vous ne recevrez plus de rappels.")
+        response = redirect(request.path)
+        for header, value in WALLET_HEADERS.items():
+            response[header] = value
+        return response
 
     booklet = digital_pass.booklet
     program = booklet.program
@@ -147,6 +158,7 @@ def wallet(request, token):
         "period": period,
         "grace_until": grace_until,
         "services": services,
+        "reminders_on": bool(digital_pass.reminder_contact),
     }
     return _wallet_response(request, "www/wallet/wallet.html", context, 200)
 
