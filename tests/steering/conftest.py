@@ -1,0 +1,8 @@
+import pytest
+
+from tests.steering.world import build_world
+
+
+@pytest.fixture
+def world(db):
+    yield from build_world()
