@@ -1,0 +1,435 @@
+"""Open data on activity: what the vouchers did, by program × département (or commune) × month, for anyone.
+
+No personal data leaves here: only counts and sums over groups, with statistical secrecy applied (see `SECRECY_MAX`
+and docs/opendata.md). Hand-outs are placed at the distributor's commune (`Organisation.insee_code`), uses at the
+redeeming site's commune (`Receipt.site.commune`, else the place organisation's `insee_code`). A commune déléguée,
+associée or an arrondissement counts in its parent commune. Months are calendar months in Europe/Paris time.
+
+The figures come from three grouped SQL statements (hand-outs, redemptions, sessions) over the whole tables, with
+hash joins to the geography: a national year (millions of vouchers) is one pass over each table, never a query per
+row. Raw SQL because the join from `insee_code` to `geo.Commune` has no foreign key for the ORM to follow; the month
+expression comes from the database backend (`datetime_trunc_sql`), so it is the same on PostgreSQL and SQLite.
+
+The package (`build_package`) holds two CSV files, their Table Schemas (shipped in `steering/schemas/`), a
+`datapackage.json` (Frictionless Data Package) and a French `LISEZMOI.md` rendered from `opendata_readme.md`, whose
+text is also docs/opendata.md."""
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.utils import timezone
+
+from passnum.accounts.models import Organisation
+from passnum.common.errors import DomainError
+from passnum.geo.models import VINTAGE, Commune, Departement
+from passnum.places.models import Site
+from passnum.programs.models import Program
+from passnum.vouchers.models import Booklet, Receipt, Redemption, Voucher
+
+PARIS = ZoneInfo("Europe/Paris")
+SECRECY_MAX = 10  # a count from 1 to SECRECY_MAX is suppressed (the usual threshold of the statistical secret)
+LICENCE = {
+    "name": "etalab-2.0",
+    "title": "Licence Ouverte / Open Licence 2.0",
+    "path": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+}
+SOURCE = "Plateforme Pass numérique (encaissements et remises enregistrés)"
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+README_TEMPLATE = Path(__file__).with_name("opendata_readme.md")
+
+DEPARTEMENTS, COMMUNES = "departements", "communes"
+LEVELS = (DEPARTEMENTS, COMMUNES)
+CSV_FILES = {level: f"activite-{level}.csv" for level in LEVELS}
+SCHEMA_FILES = {level: f"activite-{level}.schema.json" for level in LEVELS}
+DATAPACKAGE, README = "datapackage.json", "LISEZMOI.md"
+FILES = (*CSV_FILES.values(), *SCHEMA_FILES.values(), DATAPACKAGE, README)
+
+# The published figures, in column order; the counts are subject to the secret on their own.
+COUNTS = ("carnets_remis", "cheques_remis", "cheques_utilises", "seances", "personnes_touchees")
+FIGURES = (
+    "carnets_remis",
+    "cheques_remis",
+    "cheques_utilises",
+    "valeur_utilisee_centimes",
+    "seances",
+    "personnes_touchees",
+)
+# A figure that reveals another is suppressed with it: the value is vouchers × face value; the vouchers handed out
+# are booklets × vouchers per booklet, and a booklet is one person.
+DERIVED = {"valeur_utilisee_centimes": "cheques_utilises", "cheques_remis": "carnets_remis"}
+SECRET_COLUMN = "secret_statistique"
+SECRET_SEPARATOR = "|"
+HEAD = ("mois", "dispositif", "nom_dispositif")
+GEO_COLUMNS = {
+    DEPARTEMENTS: ("code_departement", "nom_departement"),
+    COMMUNES: ("code_departement", "nom_departement", "code_commune", "nom_commune"),
+}
+
+
+def columns(level: str) -> list[str]:
+    return [*HEAD, *GEO_COLUMNS[level], *FIGURES, SECRET_COLUMN]
+
+
+class OpenDataRefused(DomainError):
+    code = "opendata_refused"
+
+
+# --- Aggregates (set-based SQL) ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    carnets_remis: int = 0
+    cheques_remis: int = 0
+    cheques_utilises: int = 0
+    valeur_utilisee_centimes: int = 0
+    seances: int = 0
+    personnes_touchees: int = 0
+
+    def is_zero(self) -> bool:
+        return not any(getattr(self, name) for name in FIGURES)
+
+
+Key = tuple[int, str | None, str]  # (program id, commune or département code or None when unknown, "YYYY-MM" or "")
+
+
+def _month_sql(column: str) -> tuple[str, tuple]:
+    return connection.ops.datetime_trunc_sql("month", column, (), "Europe/Paris")
+
+
+def _month_label(value) -> str:
+    # PostgreSQL returns a naive datetime, SQLite a "YYYY-MM-DD HH:MM:SS" string: both start with YYYY-MM.
+    return str(value)[:7] if value is not None else ""
+
+
+def _tables() -> dict[str, str]:
+    models = {
+        "booklet": Booklet,
+        "voucher": Voucher,
+        "redemption": Redemption,
+        "receipt": Receipt,
+        "organisation": Organisation,
+        "site": Site,
+        "commune": Commune,
+    }
+    return {name: connection.ops.quote_name(m._meta.db_table) for name, m in models.items()}
+
+
+def _geo_sql(level: str) -> str:
+    # `c` is the commune joined on the location's INSEE code; a sub-commune counts in its parent.
+    return "c.departement_id" if level == DEPARTEMENTS else "COALESCE(c.parent_id, c.code)"
+
+
+def _run(sql: str, params: tuple) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def activity(level: str, *, by_month: bool = True) -> dict[Key, Figures]:
+    """Every non-zero group of (program, territory of `level`, month), before the secret. With by_month=False, one
+    group per (program, territory) over all time (month ""): people are then counted once over the whole period."""
+    if level not in LEVELS:
+        raise ValueError(level)
+    t = _tables()
+    geo = _geo_sql(level)
+    result: dict[Key, Figures] = {}
+
+    def month(column):
+        return _month_sql(column) if by_month else ("NULL", ())
+
+    def add(rows, *names):
+        for program_id, code, month_value, *values in rows:
+            figures = result.setdefault((program_id, code, _month_label(month_value)), Figures())
+            for name, value in zip(names, values, strict=True):
+                setattr(figures, name, int(value or 0))
+
+    # Hand-outs at the distributor's commune. Vouchers are counted per booklet first (a hash aggregate), so the
+    # outer grouping counts booklets without a DISTINCT over every voucher.
+    month_sql, month_params = month("b.handed_out_at")
+    add(
+        _run(
+            f"""
+            SELECT t.program_id, t.geo, t.month, COUNT(*), SUM(t.n) FROM (
+                SELECT b.program_id AS program_id, {geo} AS geo, {month_sql} AS month, v.n AS n
+                FROM {t["booklet"]} b
+                JOIN (SELECT booklet_id, COUNT(*) AS n FROM {t["voucher"]} WHERE distributed_at IS NOT NULL
+                      GROUP BY booklet_id) v ON v.booklet_id = b.id
+                JOIN {t["organisation"]} o ON o.id = b.distributor_id
+                LEFT JOIN {t["commune"]} c ON c.code = o.insee_code
+                WHERE b.handed_out_at IS NOT NULL
+            ) t GROUP BY t.program_id, t.geo, t.month""",  # noqa: S608 (table names, constant SQL)
+            month_params,
+        ),
+        "carnets_remis",
+        "cheques_remis",
+    )
+
+    # Active redemptions at the site's commune, else the place organisation's. A booklet handed out without a
+    # person's record still went to one person: it counts as one (negative ids never meet a beneficiary's).
+    month_sql, month_params = month("r.redeemed_at")
+    add(
+        _run(
+            f"""
+            SELECT t.program_id, t.geo, t.month, COUNT(*), SUM(t.amount_cents), COUNT(DISTINCT t.person) FROM (
+                SELECT v.program_id AS program_id, {geo} AS geo, {month_sql} AS month, r.amount_cents AS amount_cents,
+                       COALESCE(b.beneficiary_id, -b.id) AS person
+                FROM {t["redemption"]} r
+                JOIN {t["voucher"]} v ON v.id = r.voucher_id
+                JOIN {t["booklet"]} b ON b.id = v.booklet_id
+                JOIN {t["organisation"]} p ON p.id = r.place_id
+                LEFT JOIN {t["receipt"]} rc ON rc.id = r.receipt_id
+                LEFT JOIN {t["site"]} s ON s.id = rc.site_id
+                LEFT JOIN {t["commune"]} c ON c.code = COALESCE(s.commune_id, NULLIF(p.insee_code, ''))
+                WHERE r.undone_at IS NULL
+            ) t GROUP BY t.program_id, t.geo, t.month""",  # noqa: S608 (table names, constant SQL)
+            month_params,
+        ),
+        "cheques_utilises",
+        "valeur_utilisee_centimes",
+        "personnes_touchees",
+    )
+
+    # Sessions: receipts not undone, located like the redemptions they hold.
+    month_sql, month_params = month("rc.redeemed_at")
+    add(
+        _run(
+            f"""
+            SELECT t.program_id, t.geo, t.month, COUNT(*) FROM (
+                SELECT b.program_id AS program_id, {geo} AS geo, {month_sql} AS month
+                FROM {t["receipt"]} rc
+                JOIN {t["booklet"]} b ON b.id = rc.booklet_id
+                JOIN {t["organisation"]} p ON p.id = rc.place_id
+                LEFT JOIN {t["site"]} s ON s.id = rc.site_id
+                LEFT JOIN {t["commune"]} c ON c.code = COALESCE(s.commune_id, NULLIF(p.insee_code, ''))
+                WHERE rc.undone_at IS NULL
+            ) t GROUP BY t.program_id, t.geo, t.month""",  # noqa: S608 (table names, constant SQL)
+            month_params,
+        ),
+        "seances",
+    )
+    return {key: figures for key, figures in result.items() if not figures.is_zero()}
+
+
+# --- Statistical secrecy ----------------------------------------------------------------------------------------
+
+
+def secret_applied(figures: Figures) -> tuple[dict[str, int | None], list[str]]:
+    """The published figures (None where suppressed) and the names of the suppressed ones, in column order."""
+    suppressed = {name for name in COUNTS if 1 <= getattr(figures, name) <= SECRECY_MAX}
+    suppressed |= {name for name, source in DERIVED.items() if source in suppressed}
+    names = [name for name in FIGURES if name in suppressed]
+    return {name: None if name in suppressed else getattr(figures, name) for name in FIGURES}, names
+
+
+# --- Published rows ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    code_departement: str = ""
+    nom_departement: str = ""
+    code_commune: str = ""
+    nom_commune: str = ""
+
+
+def _places(level: str, codes: set[str]) -> dict[str, Place]:
+    """Names of the territories that occur (a few thousand at most), not of the whole geography."""
+    departements = dict(Departement.objects.values_list("code", "name"))
+    if level == DEPARTEMENTS:
+        return {code: Place(code, departements.get(code, "")) for code in codes}
+    out: dict[str, Place] = {}
+    for code, name, dep in Commune.objects.filter(code__in=codes).values_list("code", "name", "departement_id"):
+        out[code] = Place(dep, departements.get(dep, ""), code, name)
+    return out
+
+
+def published_rows(level: str, *, by_month: bool = True) -> list[dict]:
+    """The rows as published: names attached, secret applied, sorted by month, program, territory. A territory
+    that is not known (no commune on the organisation) has empty codes and names and comes last."""
+    data = activity(level, by_month=by_month)
+    programs = {pk: (slug, name) for pk, slug, name in Program.objects.values_list("pk", "slug", "name")}
+    places = _places(level, {code for _p, code, _m in data if code})
+    rows = []
+    for (program_id, code, month), figures in data.items():
+        slug, name = programs[program_id]
+        place = places.get(code, Place()) if code else Place()
+        values, suppressed = secret_applied(figures)
+        row = {"mois": month, "dispositif": slug, "nom_dispositif": name}
+        row.update({column: getattr(place, column) for column in GEO_COLUMNS[level]})
+        row.update(values)
+        row[SECRET_COLUMN] = SECRET_SEPARATOR.join(suppressed)
+        rows.append(row)
+    geo_code = "code_departement" if level == DEPARTEMENTS else "code_commune"
+    rows.sort(key=lambda r: (r["mois"], r["dispositif"], r[geo_code] == "", r[geo_code]))
+    return rows
+
+
+def write_csv(rows: list[dict], level: str, out) -> int:
+    """UTF-8 CSV, comma, header of the schema's field names; a suppressed figure is an empty cell."""
+    writer = csv.DictWriter(out, fieldnames=columns(level), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return len(rows)
+
+
+# --- The package ------------------------------------------------------------------------------------------------
+
+
+@lru_cache
+def schema_text(level: str) -> str:
+    return (SCHEMA_DIR / SCHEMA_FILES[level]).read_text(encoding="utf-8")
+
+
+def schema_descriptor(level: str) -> dict:
+    return json.loads(schema_text(level))
+
+
+def _fields_table(level: str) -> str:
+    lines = ["| champ | type | description |", "|---|---|---|"]
+    for f in schema_descriptor(level)["fields"]:
+        kind = {"integer": "entier", "string": "texte"}.get(f["type"], f["type"])
+        lines.append(f"| `{f['name']}` | {kind} | {f['description']} |")
+    return "\n".join(lines)
+
+
+def render_readme(extracted_at: dt.datetime | None = None) -> str:
+    """The French README: the shipped template, the fields documented from the schemas, the extraction date
+    (without one, a placeholder: that text is docs/opendata.md)."""
+    when = (
+        timezone.localtime(extracted_at, PARIS).strftime("%Y-%m-%d %H:%M (heure de Paris)")
+        if extracted_at
+        else "indiquée dans le fichier LISEZMOI.md de chaque extraction et dans `datapackage.json` (`created`)"
+    )
+    return (
+        README_TEMPLATE.read_text(encoding="utf-8")
+        .replace("<!-- DATE -->", when)
+        .replace("<!-- SEUIL -->", str(SECRECY_MAX))
+        .replace("<!-- SEUIL_PUBLIE -->", str(SECRECY_MAX + 1))
+        .replace("<!-- GEOGRAPHIE -->", VINTAGE)
+        .replace("<!-- CHAMPS_DEPARTEMENTS -->", _fields_table(DEPARTEMENTS))
+        .replace("<!-- CHAMPS_COMMUNES -->", _fields_table(COMMUNES))
+    )
+
+
+def _datapackage(files: dict[str, bytes], extracted_at: dt.datetime) -> dict:
+    titles = {
+        DEPARTEMENTS: "Activité par dispositif, département et mois",
+        COMMUNES: "Activité par dispositif, commune et mois",
+    }
+    return {
+        "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
+        "name": "pass-numerique-activite",
+        "title": "Pass numérique : activité par dispositif, territoire et mois",
+        "description": (
+            "Carnets et chèques remis, chèques utilisés, valeur utilisée, séances et personnes touchées, par "
+            f"dispositif, département ou commune et mois. Secret statistique : les nombres de 1 à {SECRECY_MAX} "
+            "sont masqués, ainsi que les valeurs qui s’en déduisent. Aucune donnée personnelle. Voir LISEZMOI.md."
+        ),
+        "version": "1.0.0",
+        "created": timezone.localtime(extracted_at, PARIS).isoformat(timespec="seconds"),
+        "licenses": [LICENCE],
+        "sources": [{"title": SOURCE}],
+        "resources": [
+            {
+                "name": f"activite-{level}",
+                "title": titles[level],
+                "path": CSV_FILES[level],
+                "type": "table",
+                "scheme": "file",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "bytes": len(files[CSV_FILES[level]]),
+                "hash": "sha256:" + hashlib.sha256(files[CSV_FILES[level]]).hexdigest(),
+                "dialect": {"delimiter": ",", "header": True},
+                "schema": SCHEMA_FILES[level],
+            }
+            for level in LEVELS
+        ],
+    }
+
+
+def build_package(extracted_at: dt.datetime | None = None) -> dict[str, bytes]:
+    """Every file of the package, by name, in memory (a few MB at national scale: one row per non-empty group)."""
+    return _build(extracted_at)[0]
+
+
+def _build(extracted_at: dt.datetime | None) -> tuple[dict[str, bytes], dict[str, int]]:
+    extracted_at = extracted_at or timezone.now()
+    files: dict[str, bytes] = {}
+    rows: dict[str, int] = {}
+    for level in LEVELS:
+        out = io.StringIO()
+        rows[CSV_FILES[level]] = write_csv(published_rows(level), level, out)
+        files[CSV_FILES[level]] = out.getvalue().encode("utf-8")
+        files[SCHEMA_FILES[level]] = schema_text(level).encode("utf-8")
+    files[DATAPACKAGE] = (json.dumps(_datapackage(files, extracted_at), ensure_ascii=False, indent=2) + "\n").encode(
+        "utf-8"
+    )
+    files[README] = render_readme(extracted_at).encode("utf-8")
+    return files, rows
+
+
+@dataclass
+class ExportReport:
+    out_dir: Path
+    sizes: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def _refuse(message: str, code: str):
+    raise OpenDataRefused(message, code=code)
+
+
+def check_out_dir(out: str | os.PathLike | None) -> Path:
+    """The directory to write into, created if missing; refused with a stable code otherwise. Nothing is written
+    when it is refused."""
+    if out is None or not str(out).strip():
+        _refuse("Indiquez le dossier où écrire les fichiers : --out DOSSIER.", "opendata_out_missing")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        _refuse(f"{path} existe et n’est pas un dossier : indiquez un dossier.", "opendata_out_not_directory")
+    if not path.exists():
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            _refuse(f"Impossible de créer le dossier {path} : {exc.strerror or exc}.", "opendata_out_not_writable")
+    if not os.access(path, os.W_OK | os.X_OK):
+        _refuse(f"Le dossier {path} n’est pas accessible en écriture.", "opendata_out_not_writable")
+    return path
+
+
+def export_to(out: str | os.PathLike | None, *, extracted_at: dt.datetime | None = None) -> ExportReport:
+    """Write the package into `out`. Each file is written beside its final name then renamed, so a reader never
+    sees half a file; other files in the directory are left alone."""
+    out_dir = check_out_dir(out)
+    files, rows = _build(extracted_at)
+    report = ExportReport(out_dir, rows=rows)
+    for name, body in files.items():
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out_dir / name)
+        except OSError as exc:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            raise OpenDataRefused(
+                f"Impossible d’écrire {out_dir / name} : {exc.strerror or exc}.", code="opendata_out_not_writable"
+            ) from exc
+        report.sizes[name] = len(body)
+    return report
