@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -268,11 +268,27 @@ def descendants(element: ET.Element, name: str) -> list[ET.Element]:
 # --- validation -------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _schema(version: str):
-    import xmlschema
+_local = threading.local()
 
-    return xmlschema.XMLSchema(SCHEMA_DIR / f"{version}.xsd")
+
+def _schema(version: str):
+    """The compiled XSD (libxml2, through lxml): a C validator, about twenty times faster than a pure-Python one
+    on a payment file of thousands of transfers. One per thread: lxml validators are not meant to be shared
+    between threads."""
+    from lxml import etree
+
+    cache = _local.__dict__.setdefault("schemas", {})
+    if version not in cache:
+        cache[version] = etree.XMLSchema(etree.parse(str(SCHEMA_DIR / f"{version}.xsd"), parser=_lxml_parser()))
+    return cache[version]
+
+
+def _lxml_parser():
+    """A new parser per use (lxml parsers are not shared between threads) that never loads a DTD, expands an
+    entity or touches the network."""
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def parse_amount_cents(text: str) -> int | None:
@@ -311,28 +327,52 @@ def validate(xml: bytes, version: str | None = None) -> list[str]:
             return [str(exc)]
         if found != version:
             return [f"Espace de noms « {namespace} » : un message {version} était attendu."]
-    problems = xsd_problems(root, version)
+    problems = xsd_problems(xml, version, checked=True)
     problems += sepa_problems(root)
     return problems
 
 
-def xsd_problems(xml: bytes | ET.Element, version: str) -> list[str]:
-    """XSD validation against the schema shipped in `schemas/`."""
+def xsd_problems(xml: bytes | ET.Element, version: str, *, checked: bool = False) -> list[str]:
+    """XSD validation against the schema shipped in `schemas/`. `checked`: the bytes already went through
+    `parse_xml_safely` (no DTD, no entity), so they are not checked twice."""
+    from lxml import etree
+
     version = normalise_version(version)
-    if isinstance(xml, bytes | bytearray):
+    if isinstance(xml, ET.Element):
+        xml = ET.tostring(xml, encoding="utf-8")
+    elif not checked:
         try:
-            xml = parse_xml_safely(bytes(xml))
+            parse_xml_safely(bytes(xml))
         except (UnsafeXML, ET.ParseError) as exc:
             return [f"XML illisible : {exc}."]
+    try:
+        document = etree.fromstring(bytes(xml), parser=_lxml_parser()).getroottree()
+    except etree.XMLSyntaxError as exc:
+        return [f"XML illisible : {exc}."]
+    schema = _schema(version)
+    if schema.validate(document):
+        return []
     problems = []
-    for error in _schema(version).iter_errors(xml):
-        where = error.path or ""
-        reason = error.reason or error.message
-        problems.append(f"Schéma {version} : {reason} (à {where}).")
+    for error in schema.error_log:
+        reason = re.sub(r"\{[^}]*\}", "", error.message).strip().rstrip(".")
+        problems.append(f"Schéma {version} : {reason} (à {_readable_path(document, error.path)}, ligne {error.line}).")
         if len(problems) >= 20:
             problems.append("… (autres erreurs de schéma non listées)")
             break
     return problems
+
+
+def _readable_path(document, path: str | None) -> str:
+    """libxml2 reports '/*/*[1]/*[2]': say '/Document/CstmrCdtTrfInitn/PmtInf' instead."""
+    try:
+        found = document.xpath(path) if path else []
+    except Exception:  # noqa: BLE001 - only a nicer message is at stake
+        found = []
+    if not found or not hasattr(found[0], "iterancestors"):
+        return path or "?"
+    element = found[0]
+    names = [local_name(e.tag) for e in reversed([element, *element.iterancestors()])]
+    return "/" + "/".join(names)
 
 
 def sepa_problems(root: ET.Element) -> list[str]:

@@ -306,3 +306,69 @@ def test_shipped_schemas_are_the_reference_ones():
         reference = EXAMPLES.parent / f"{version}.xsd"
         if reference.exists():
             assert shipped == reference.read_bytes()
+
+
+# --- the XSD validator against an independent one ----------------------------------------------------------
+
+# Files are validated with libxml2 (lxml): fast enough for a national settlement date. xmlschema, a separate
+# pure-Python implementation of XSD 1.0, serves as the oracle: both must accept and refuse the same documents.
+XSD_MUTATIONS = [
+    ("<PmtMtd>TRF</PmtMtd>", "<PmtMtd>VIR</PmtMtd>"),  # enumeration
+    ("<Ustrd>DR-2026-F3-000002</Ustrd>", "<Ustrd>" + "A" * 141 + "</Ustrd>"),  # maxLength
+    ("<NbOfTxs>2</NbOfTxs>", "<NbOfTxs>deux</NbOfTxs>"),  # pattern
+    ("<BtchBookg>true</BtchBookg>", "<BtchBookg>oui</BtchBookg>"),  # boolean
+    ("<ChrgBr>SLEV</ChrgBr>", ""),  # a required element's absence is allowed here (minOccurs 0)
+    ('Ccy="EUR"', 'Ccy="euro"'),  # attribute pattern
+    ('Ccy="EUR">123.45<', 'Ccy="EUR">123.456789<'),  # fractionDigits (5 at most)
+    ("<CtrlSum>123.50</CtrlSum>", "<CtrlSum>1.235E2</CtrlSum>"),  # decimal lexical form
+    ("<MsgId>PASSNUM-20260615-F3-01</MsgId>", "<MsgId>" + "X" * 36 + "</MsgId>"),  # maxLength 35
+    ("<MsgId>PASSNUM-20260615-F3-01</MsgId>", ""),  # required element missing
+    ("<PmtMtd>TRF</PmtMtd>", "<PmtMtd>TRF</PmtMtd><Intrus>1</Intrus>"),  # unexpected element
+    ("<ReqdExctnDt>2026-06-16</ReqdExctnDt>", "<ReqdExctnDt>16/06/2026</ReqdExctnDt>"),  # date
+    ("<IBAN>FR7630003000001234567890180</IBAN>", "<IBAN>fr76 3000</IBAN>"),  # IBAN pattern
+    ("<BIC>SOGEFRPPXXX</BIC>", "<BIC>SOGE</BIC>"),  # BIC pattern
+]
+
+
+def _documents():
+    for version in ("03", "09"):
+        xml = build(version)
+        yield f"{version}-valid", xml
+        text = xml.decode()
+        for i, (old, new) in enumerate(XSD_MUTATIONS):
+            old_09 = old.replace("<BIC>", "<BICFI>").replace("</BIC>", "</BICFI>")
+            for candidate in (old, old_09):
+                if candidate in text:
+                    new_here = new if candidate == old else new.replace("BIC>", "BICFI>")
+                    yield f"{version}-mutation-{i}", text.replace(candidate, new_here, 1).encode()
+                    break
+    if SAMPLE_03.exists():
+        yield "sample-03", SAMPLE_03.read_bytes()
+        yield "sample-09", SAMPLE_09.read_bytes()
+
+
+@pytest.mark.parametrize(("name", "xml"), list(_documents()), ids=[name for name, _ in _documents()])
+def test_lxml_validator_agrees_with_xmlschema(name, xml):
+    import xmlschema
+
+    root = sepa.parse_xml_safely(xml)
+    version = sepa.namespace_of(root).rsplit(":", 1)[-1]
+    oracle = xmlschema.XMLSchema(sepa.SCHEMA_DIR / f"{version}.xsd")
+    expected_valid = oracle.is_valid(root)
+    problems = sepa.xsd_problems(xml, version)
+    assert (problems == []) == expected_valid, (name, problems, [e.reason for e in oracle.iter_errors(root)])
+    if "mutation" in name:
+        assert (problems == []) == (XSD_MUTATIONS[int(name.rsplit("-", 1)[1])][0] == "<ChrgBr>SLEV</ChrgBr>")
+
+
+def test_xsd_problems_name_the_element_and_its_path():
+    xml = edit(build(), "<BtchBookg>true</BtchBookg>", "<BtchBookg>oui</BtchBookg>")
+    (problem,) = sepa.xsd_problems(xml, "03")
+    assert problem.startswith("Schéma pain.001.001.03 : Element 'BtchBookg': 'oui' is not a valid value")
+    assert "(à /Document/CstmrCdtTrfInitn/PmtInf/BtchBookg, ligne " in problem
+    assert "urn:iso" not in problem
+
+
+def test_xsd_problems_refuse_entities_before_libxml2_sees_them():
+    xxe = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><Document>&e;</Document>'
+    assert sepa.xsd_problems(xxe, "03")[0].startswith("XML illisible")
