@@ -22,6 +22,7 @@ from passnum.nudges import services
 from passnum.programs.selectors import program_get_for
 from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.models import Voucher
+from passnum.www import wallet
 from passnum.www.decorators import organisation_required
 from passnum.www.forms import PassnumForm
 
@@ -201,6 +202,8 @@ def sleeping_detail(request, slug, distributor_pk):
 
 
 urlpatterns: list = [
+    # the person's opt-out, from the wallet page (the view is with the wallet's, in passnum/www/wallet.py)
+    path("pass/<str:token>/ne-plus-recevoir-de-rappels/", wallet.wallet_reminders_stop, name="nudges_wallet_opt_out"),
     path("prescripteur/carnets-non-utilises/", unused, name="nudges_unused"),
     path("financeur/stock-dormant/", sleeping, name="nudges_sleeping"),
     path(

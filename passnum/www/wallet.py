@@ -18,11 +18,12 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from passnum.accounts.enums import OrganisationKind
 from passnum.common.dates import french_date
@@ -111,14 +112,13 @@ def _refused(request, until: float):
     return response
 
 
-@require_http_methods(["GET", "POST"])
-def wallet(request, token):
-    """Anyone holding the link. Unknown or revoked link: 404; too many of those from one address: 429. A POST
-    (CSRF-protected) is the person's "no more reminders": it erases their contact (passnum.nudges)."""
+def _pass_or_refusal(request, token):
+    """(the active pass, None), or (None, the 404 or 429 response): unknown or revoked links count against the
+    client address, whatever the method."""
     ip = client_ip(request)
     blocked_until = cache.get(_blocked_key(ip))
     if blocked_until and blocked_until > time.time():
-        return _refused(request, blocked_until)
+        return None, _refused(request, blocked_until)
     digital_pass = digital.digital_pass_get(token=token)
     if digital_pass is None:
         limit, window = WALLET_RATE
@@ -126,17 +126,17 @@ def wallet(request, token):
         if not verdict.allowed:
             until = time.time() + verdict.retry_after
             cache.set(_blocked_key(ip), until, timeout=verdict.retry_after + 1)
-            return _refused(request, until)
-        return _wallet_response(request, "www/wallet/invalid.html", {}, 404)
+            return None, _refused(request, until)
+        return None, _wallet_response(request, "www/wallet/invalid.html", {}, 404)
+    return digital_pass, None
 
-    if request.method == "POST":
-        if request.POST.get("action") == "stop_reminders":
-            reminders_opt_out(digital_pass=digital_pass)
-            messages.success(request, "C’est noté : vous ne recevrez plus de rappels.")
-        response = redirect(request.path)
-        for header, value in WALLET_HEADERS.items():
-            response[header] = value
-        return response
+
+@require_GET
+def wallet(request, token):
+    """Anyone holding the link. Unknown or revoked link: 404; too many of those from one address: 429."""
+    digital_pass, refusal = _pass_or_refusal(request, token)
+    if refusal is not None:
+        return refusal
 
     booklet = digital_pass.booklet
     program = booklet.program
@@ -159,8 +159,25 @@ def wallet(request, token):
         "grace_until": grace_until,
         "services": services,
         "reminders_on": bool(digital_pass.reminder_contact),
+        "opt_out_url": reverse("www:nudges_wallet_opt_out", args=[token]),
     }
     return _wallet_response(request, "www/wallet/wallet.html", context, 200)
+
+
+@require_POST
+def wallet_reminders_stop(request, token):
+    """Anyone holding the link (CSRF-protected form on the wallet page): no more reminders, nudge or expiry. The
+    contact is erased at once (passnum.nudges.services.reminders_opt_out); doing it twice is harmless. Unknown
+    or revoked link: 404, counted like the wallet's."""
+    digital_pass, refusal = _pass_or_refusal(request, token)
+    if refusal is not None:
+        return refusal
+    reminders_opt_out(digital_pass=digital_pass)
+    messages.success(request, "C’est noté : vous ne recevrez plus de rappels.")
+    response = redirect("www:wallet", token=token)
+    for header, value in WALLET_HEADERS.items():
+        response[header] = value
+    return response
 
 
 # --- the distributor's pages ---------------------------------------------------------------------------------

@@ -276,11 +276,15 @@ def test_wallet_opt_out_with_csrf(sleepy):
     client = Client(enforce_csrf_checks=True)
     html = client.get(url).content.decode()
     assert "Ne plus recevoir de rappels" in html
-    assert client.post(url, {"action": "stop_reminders"}).status_code == 403  # no CSRF token
+    stop = url + "ne-plus-recevoir-de-rappels/"
+    assert stop == reverse("www:nudges_wallet_opt_out", args=[url.split("/")[2]])
+    assert f'action="{stop}"' in html
+    assert client.get(stop).status_code == 405
+    assert client.post(stop).status_code == 403  # no CSRF token
     dp.refresh_from_db()
     assert dp.reminder_contact
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
-    response = client.post(url, {"action": "stop_reminders", "csrfmiddlewaretoken": csrf})
+    response = client.post(stop, {"csrfmiddlewaretoken": csrf})
     assert response.status_code == 302 and response.url == url
     assert response["Referrer-Policy"] == "no-referrer" and response["Cache-Control"] == "no-store"
     dp.refresh_from_db()
@@ -303,7 +307,7 @@ def test_wallet_without_reminders_shows_no_button(client, sleepy):
 
 def test_wallet_post_with_an_unknown_token_is_404_and_changes_nothing(client, sleepy):
     dp, _ = _pass_with_token(sleepy)
-    response = client.post(reverse("www:wallet", args=["x" * 43]), {"action": "stop_reminders"})
+    response = client.post(reverse("www:nudges_wallet_opt_out", args=["x" * 43]))
     assert response.status_code == 404
     dp.refresh_from_db()
     assert dp.reminder_contact and not JournalEntry.objects.filter(action="reminders.opt_out").exists()
