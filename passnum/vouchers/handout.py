@@ -5,7 +5,7 @@ the booklet's vouchers usable (`distributed`). Delivery on paper (desk PDF) or a
 import secrets
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from passnum.common.errors import DomainError
@@ -168,12 +168,24 @@ def booklet_give(
     site = _check_oriented_site(booklet.program, oriented_site_id)
     try:
         return _give(booklet, distributor, person, site, actor, key)
+    except IntegrityError as exc:
+        # A concurrent hand-out of another booklet took the same key first (the check above could not see it).
+        if key and _is_key_conflict(exc):
+            raise _key_reused() from None
+        raise
     except DomainError as exc:
         if key and exc.code == "booklet_handed_out":  # a concurrent retry of the same hand-out finished first
             booklet.refresh_from_db()
             if booklet.hand_out_key == key and booklet.distributor_id == distributor.pk:
                 return _replay(booklet, person, oriented_site_id)
         raise
+
+
+def _is_key_conflict(exc: IntegrityError) -> bool:
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if constraint is not None:  # PostgreSQL names the constraint
+        return constraint == "booklet_hand_out_key_unique"
+    return "hand_out_key" in str(exc)  # SQLite names the columns
 
 
 def _key_reused() -> Refusal:

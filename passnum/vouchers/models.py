@@ -58,6 +58,12 @@ class Booklet(models.Model):
                 condition=Q(distributor__isnull=True) | Q(allocated_at__isnull=False),
                 name="booklet_allocated_has_date",
             ),
+            # One hand-out per key and distributor, even for two concurrent requests on two booklets.
+            models.UniqueConstraint(
+                fields=["distributor", "hand_out_key"],
+                condition=~Q(hand_out_key=""),
+                name="booklet_hand_out_key_unique",
+            ),
         ]
 
     def __str__(self):
