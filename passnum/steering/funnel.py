@@ -554,7 +554,7 @@ def _row_values(v: dict) -> dict:
 def _distributor_rows(per_distributor: dict) -> list[Row]:
     orgs = dict(Organisation.objects.filter(pk__in=[d for d in per_distributor if d]).values_list("pk", "name"))
     rows = [Row(key=str(d), label=orgs.get(d, str(d)), values=_row_values(v)) for d, v in per_distributor.items()]
-    return sorted(rows, key=lambda r: r.label)
+    return sorted(rows, key=lambda r: (-r.values["allocated"], r.label))  # the largest stocks first
 
 
 def _departement_rows(per_distributor: dict) -> list[Row]:

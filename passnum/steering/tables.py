@@ -39,15 +39,22 @@ class Table:
     chart: Chart | None = None
     note: str = ""
     limit: int | None = None  # rows shown on the page; the exports have them all
-    extra: dict = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)  # each row's key (an id or a code), for links
+    filter_param: str = ""  # the page's filter that narrows to one row (e.g. "lieu")
+    links: list[str] = field(default_factory=list)  # set by the page: the row's filtered view
 
     @property
     def shown_rows(self) -> list[list]:
         return self.rows if self.limit is None else self.rows[: self.limit]
 
     @property
-    def display_rows(self) -> list[list[str]]:
-        return [[display(v, c.kind) for v, c in zip(row, self.columns, strict=True)] for row in self.shown_rows]
+    def display_rows(self) -> list[tuple[str, list[str]]]:
+        """(link or "", cells as text) per row shown."""
+        links = self.links or [""] * len(self.rows)
+        return [
+            (link, [display(v, c.kind) for v, c in zip(row, self.columns, strict=True)])
+            for link, row in zip(links, self.shown_rows, strict=False)
+        ]
 
     @property
     def hidden(self) -> int:
@@ -133,6 +140,7 @@ def dashboard_tables(d: Dashboard) -> list[Table]:
                 + org_cols,
                 d.by_distributor,
                 limit=25,
+                filter_param="prescripteur",
             )
         )
         tables.append(
@@ -143,6 +151,7 @@ def dashboard_tables(d: Dashboard) -> list[Table]:
                 + org_cols,
                 d.by_departement,
                 limit=25,
+                filter_param="departement",
             )
         )
     tables.append(
@@ -160,6 +169,7 @@ def dashboard_tables(d: Dashboard) -> list[Table]:
             d.by_place,
             limit=25,
             chart=Chart("redeemed", "chèques"),
+            filter_param="" if is_place else "lieu",
         )
     )
     if not is_place:
@@ -203,15 +213,17 @@ def dashboard_tables(d: Dashboard) -> list[Table]:
     return tables
 
 
-def _rows_table(key, title, columns, rows, *, limit=None, chart=None, note="") -> Table:
+def _rows_table(key, title, columns, rows, *, limit=None, chart=None, note="", filter_param="") -> Table:
     return Table(
         key=key,
         title=title,
         columns=columns,
         rows=[[r.label] + [r.values.get(c.key) for c in columns[1:]] for r in rows],
+        keys=[r.key for r in rows],
         limit=limit,
         chart=chart,
         note=note,
+        filter_param=filter_param,
     )
 
 

@@ -116,11 +116,16 @@ def overview(request):
     d = dashboard(viewer, filters, today=timezone.localdate())
     tables = dashboard_tables(d)
     query = _query(chosen)
+    for t in tables:
+        if t.filter_param:
+            t.links = [f"?{urlencode({**query, t.filter_param: k})}" if k else "" for k in t.keys[: len(t.shown_rows)]]
     options = {
-        "programs": list(visible_programs(viewer).order_by("name").values_list("slug", "name")),
-        "departements": [(r.key, r.label) for r in d.by_departement if r.key],
-        "distributors": [(r.key, r.label) for r in d.by_distributor],
-        "places": [(r.key, r.label) for r in d.by_place],
+        "programs": _options(
+            visible_programs(viewer).order_by("name").values_list("slug", "name"), chosen, "dispositif"
+        ),
+        "departements": _options([(r.key, r.label) for r in d.by_departement if r.key], chosen, "departement"),
+        "distributors": _options([(r.key, r.label) for r in d.by_distributor[:OPTIONS]], chosen, "prescripteur"),
+        "places": _options([(r.key, r.label) for r in d.by_place[:OPTIONS]], chosen, "lieu"),
     }
     handed = d.step("handed_out")
     redeemed = d.step("redeemed")
@@ -141,6 +146,19 @@ def overview(request):
             "xlsx_url": reverse("www:steering_xlsx") + (f"?{urlencode(query)}" if query else ""),
         },
     )
+
+
+OPTIONS = 100  # the most active distributors and places in the filter lists; every row of the tables links too
+
+
+def _options(pairs, chosen: dict, key: str) -> list[tuple[str, str, bool]]:
+    """(value, label, selected) for a filter's list, the chosen one always included."""
+    current = _query(chosen).get(key)
+    current = "" if current is None else str(current)
+    options = [(str(value), label, str(value) == current) for value, label in pairs]
+    if current and not any(selected for _, _, selected in options):
+        options.insert(0, (current, str(chosen[key]), True))
+    return options
 
 
 def _key_figures(d, handed, redeemed) -> list[dict]:
