@@ -164,18 +164,33 @@ def wallet(request, token):
     return _wallet_response(request, "www/wallet/wallet.html", context, 200)
 
 
-@require_POST
+# The confirmation page posts its form to our own site: it must send its Origin, which a "no-referrer" page does
+# not (browsers send "Origin: null", and the CSRF check refuses it). "same-origin" still sends nothing elsewhere.
+OPT_OUT_HEADERS = {**WALLET_HEADERS, "Referrer-Policy": "same-origin"}
+
+
+@require_http_methods(["GET", "POST"])
 def wallet_reminders_stop(request, token):
-    """Anyone holding the link (CSRF-protected form on the wallet page): no more reminders, nudge or expiry. The
-    contact is erased at once (passnum.nudges.services.reminders_opt_out); doing it twice is harmless. Unknown
-    or revoked link: 404, counted like the wallet's."""
+    """Anyone holding the link: GET asks to confirm, POST (CSRF-protected) stops every reminder, nudge or expiry.
+    The contact is erased at once (passnum.nudges.services.reminders_opt_out); doing it twice is harmless.
+    Unknown or revoked link: 404, counted like the wallet's."""
     digital_pass, refusal = _pass_or_refusal(request, token)
     if refusal is not None:
         return refusal
-    reminders_opt_out(digital_pass=digital_pass)
-    messages.success(request, "C’est noté : vous ne recevrez plus de rappels.")
-    response = redirect("www:wallet", token=token)
-    for header, value in WALLET_HEADERS.items():
+    if request.method == "POST":
+        reminders_opt_out(digital_pass=digital_pass)
+        messages.success(request, "C’est noté : vous ne recevrez plus de rappels.")
+        response = redirect("www:wallet", token=token)
+        for header, value in WALLET_HEADERS.items():
+            response[header] = value
+        return response
+    context = {
+        "program": digital_pass.booklet.program,
+        "reminders_on": bool(digital_pass.reminder_contact),
+        "wallet_url": reverse("www:wallet", args=[token]),
+    }
+    response = render(request, "www/wallet/reminders_stop.html", context)
+    for header, value in OPT_OUT_HEADERS.items():
         response[header] = value
     return response
 

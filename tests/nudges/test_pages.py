@@ -278,8 +278,12 @@ def test_wallet_opt_out_with_csrf(sleepy):
     assert "Ne plus recevoir de rappels" in html
     stop = url + "ne-plus-recevoir-de-rappels/"
     assert stop == reverse("www:nudges_wallet_opt_out", args=[url.split("/")[2]])
-    assert f'action="{stop}"' in html
-    assert client.get(stop).status_code == 405
+    assert f'href="{stop}"' in html
+    confirm = client.get(stop)
+    assert confirm.status_code == 200 and confirm["Referrer-Policy"] == "same-origin"
+    assert confirm["Cache-Control"] == "no-store" and "noindex" in confirm["X-Robots-Tag"]
+    html = confirm.content.decode()
+    assert "Confirmer : ne plus recevoir de rappels" in html
     assert client.post(stop).status_code == 403  # no CSRF token
     dp.refresh_from_db()
     assert dp.reminder_contact
@@ -292,6 +296,7 @@ def test_wallet_opt_out_with_csrf(sleepy):
     assert JournalEntry.objects.filter(action="reminders.opt_out", object_id=str(dp.pk)).count() == 1
     html = client.get(url).content.decode()
     assert "vous ne recevrez plus de rappels" in html and "Ne plus recevoir de rappels" not in html
+    assert "il n’y a rien à faire" in client.get(stop).content.decode()
     sms.MemoryBackend.outbox.clear()
     mail.outbox.clear()
     DigitalPass.objects.filter(pk=dp.pk).update(created_at=timezone.now() - dt.timedelta(days=30))
