@@ -5,4 +5,4 @@ from tests.steering.world import build_world
 
 @pytest.fixture
 def world(db):
-    yield from build_world()
+    return build_world()
