@@ -235,11 +235,18 @@ class ClaimLine(models.Model):
     """One voucher in one funder's claim: that funder's share of its value. A voucher is claimed at most once
     per funder, which the database enforces."""
 
+    # A settlement date writes a million lines: each index costs on every one. The lines are read by claim, and by
+    # voucher through the unique (voucher, funder) index; nothing looks them up by funder, redemption or program
+    # alone, so those foreign keys (still enforced) carry no index of their own.
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="lines")
-    funder = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
-    voucher = models.ForeignKey("vouchers.Voucher", on_delete=models.PROTECT, related_name="claim_lines")
-    redemption = models.ForeignKey("vouchers.Redemption", on_delete=models.PROTECT, related_name="claim_lines")
-    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="+")
+    funder = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False)
+    voucher = models.ForeignKey(
+        "vouchers.Voucher", on_delete=models.PROTECT, related_name="claim_lines", db_index=False
+    )
+    redemption = models.ForeignKey(
+        "vouchers.Redemption", on_delete=models.PROTECT, related_name="claim_lines", db_index=False
+    )
+    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="+", db_index=False)
     service = models.CharField(max_length=40)
     redeemed_at = models.DateTimeField()
     amount_cents = models.PositiveIntegerField()

@@ -160,6 +160,9 @@ def _serialise_settlements() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(74201)")  # one settlement at a time, whatever the cut-off
+            # The joins below hash a million vouchers on a settlement date: in memory rather than in batches
+            # spilled to disk (the default 4 MB). For this transaction only.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
 def _shares_table(program_ids: list[int]) -> list[tuple[int, int, int, int]]:
