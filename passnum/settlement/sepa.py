@@ -354,7 +354,8 @@ def xsd_problems(xml: bytes | ET.Element, version: str, *, checked: bool = False
         return []
     problems = []
     for error in schema.error_log:
-        reason = re.sub(r"\{[^}]*\}", "", error.message).strip().rstrip(".")
+        # Drop the namespaces ({urn:…}), not the value sets ({'CHK', 'TRF'}).
+        reason = re.sub(r"\{[^}'\s]*\}", "", error.message).strip().rstrip(".")
         problems.append(f"Schéma {version} : {reason} (à {_readable_path(document, error.path)}, ligne {error.line}).")
         if len(problems) >= 20:
             problems.append("… (autres erreurs de schéma non listées)")

@@ -367,6 +367,8 @@ def test_xsd_problems_name_the_element_and_its_path():
     assert problem.startswith("Schéma pain.001.001.03 : Element 'BtchBookg': 'oui' is not a valid value")
     assert "(à /Document/CstmrCdtTrfInitn/PmtInf/BtchBookg, ligne " in problem
     assert "urn:iso" not in problem
+    (problem,) = sepa.xsd_problems(edit(build(), "<PmtMtd>TRF</PmtMtd>", "<PmtMtd>VIR</PmtMtd>"), "03")
+    assert "The value 'VIR' is not an element of the set {'CHK', 'TRF', 'TRA'}" in problem
 
 
 def test_xsd_problems_refuse_entities_before_libxml2_sees_them():
