@@ -37,7 +37,7 @@ from passnum.programs.selectors import program_list_for
 from passnum.vouchers.digital import contact_open
 from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.models import Beneficiary, Booklet, DigitalPass, Voucher
-from passnum.vouchers.stock import _numbers_text
+from passnum.vouchers.stock import MAX_MOVE, _numbers_text
 
 from .models import Nudge
 
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 S = VoucherStatus
 PARIS = ZoneInfo("Europe/Paris")
 USED = [S.REDEEMED, S.CLAIMED, S.PAID]
-MAX_REALLOCATE = 10_000  # booklets per reallocation: one transaction, one journal entry, one e-mail each side
+MAX_REALLOCATE = MAX_MOVE  # booklets per reallocation, as per allocation: one transaction, one journal entry
 MAX_DAYS = 3650
 
 
