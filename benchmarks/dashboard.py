@@ -10,16 +10,17 @@ co-funded 60/40 by two funders, `--distributors` distributors in communes drawn 
 `--places` places, and the program's booklets: 95 % allocated, 85 % of those handed out to a person (public and
 birth year drawn at random, one person per booklet), 60 % of the handed-out booklets used, each voucher of a used
 booklet redeemed with probability 0.7 (the first always) over the 120 days after the hand-out at one of the
-places, in one of three services; 70 % of the redemptions claimed and half of those paid; 0.5 % of the vouchers
-cancelled.
+places, in one of three services; 0.5 % of the vouchers cancelled. The redemptions before 1 July 2026 are then
+settled by `settle` itself (claims and claim lines for both funders), and half of the lead funder's claims are
+marked paid.
 
 Timed, in the same run, alternating (so drift affects both alike), after one warm-up of each:
 
 - service: GET /pilotage/?dispositif=<slug> through Django's test client, logged in as a member of the lead
   funder: middleware, permissions, the funnel's queries (passnum.steering.funnel), its tables and the template;
 - raw: the same figures (funnel per distributor, booklets and people per distributor, the distinct people, the
-  delay to first use, public and age, weekly, per place, per service) by hand-written SQL on the same connection,
-  fetched, nothing rendered.
+  delay to first use, public and age, weekly, per place, per service, what the funder has paid) by hand-written SQL
+  on the same connection, fetched, nothing rendered.
 
 Last line: ratio=<raw median / service median> goal=0.7 (1.00 would mean the page costs nothing on top of its
 SQL; higher is better)."""
@@ -35,6 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 DB_NAME = "passnum_bench_dashboard"
 START = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
+CUTOFF = dt.date(2026, 7, 1)
+CUTOFF_AT = dt.datetime(2026, 7, 2, 9, tzinfo=dt.UTC)
 
 RAW = [
     # the funnel, per distributor
@@ -88,6 +91,12 @@ RAW = [
     """SELECT v.program_id, r.service, COUNT(*)
     FROM vouchers_redemption r JOIN vouchers_voucher v ON v.id = r.voucher_id
     WHERE r.undone_at IS NULL AND v.program_id = %(program)s GROUP BY v.program_id, r.service""",
+    # what the funder has paid itself, line by line
+    """SELECT l.program_id, b.distributor_id, c.place_id, COUNT(*), SUM(l.amount_cents)
+    FROM settlement_claimline l JOIN settlement_claim c ON c.id = l.claim_id
+    JOIN vouchers_voucher v ON v.id = l.voucher_id JOIN vouchers_booklet b ON b.id = v.booklet_id
+    WHERE l.funder_id = %(funder)s AND l.status = 'paid' AND l.program_id = %(program)s
+    GROUP BY l.program_id, b.distributor_id, c.place_id""",
 ]
 
 
@@ -204,11 +213,10 @@ def setup_data(*, vouchers: int, distributors: int, places: int, per_booklet: in
             "  distributed_at, redeemed_at, claimed_at, paid_at, cancelled_at, cancel_reason) "
             "SELECT booklet_id, %s, pos, 'V' || lpad((n * 100 + pos)::text, 12, '0'), 1000, "
             "  CASE WHEN cancelled THEN 'cancelled' WHEN NOT handed THEN 'issued' WHEN NOT redeemed THEN 'distributed'"
-            "       WHEN r2 < 0.35 THEN 'paid' WHEN r2 < 0.7 THEN 'claimed' ELSE 'redeemed' END, "
+            "       ELSE 'redeemed' END, "
             "  CASE WHEN handed THEN handed_at END, "
             "  CASE WHEN redeemed THEN handed_at + (r * r * 120 + pos) * interval '1 day' END, "
-            "  CASE WHEN redeemed AND r2 < 0.7 THEN handed_at + (r * r * 120 + pos + 10) * interval '1 day' END, "
-            "  CASE WHEN redeemed AND r2 < 0.35 THEN handed_at + (r * r * 120 + pos + 20) * interval '1 day' END, "
+            "  NULL, NULL, "
             "  CASE WHEN cancelled THEN %s END, CASE WHEN cancelled THEN 'lost' ELSE '' END "
             "FROM bench_v",
             [program.pk, START],
@@ -224,9 +232,33 @@ def setup_data(*, vouchers: int, distributors: int, places: int, per_booklet: in
         c.execute("SELECT count(*), count(redeemed_at), count(DISTINCT booklet_id) FROM vouchers_voucher")
         counts = c.fetchone()
         c.execute("DROP TABLE bench_b, bench_v, bench_d, bench_p")
+    # The redemptions before the cut-off are settled by the service itself, then half of the lead funder's claims
+    # are marked paid (set-based: the setup is not what is measured).
+    from passnum.settlement.services import settle
+
+    settle(cutoff=CUTOFF, today=CUTOFF)
     with connection.cursor() as c:
+        c.execute(
+            "UPDATE settlement_claim SET status = 'paid', approved_at = %s, paid_at = %s "
+            "WHERE funder_id = %s AND id %% 2 = 0",
+            [CUTOFF_AT, CUTOFF_AT, lead.pk],
+        )
+        c.execute(
+            "UPDATE settlement_claimline l SET status = 'paid' FROM settlement_claim c "
+            "WHERE c.id = l.claim_id AND c.status = 'paid'"
+        )
+        c.execute("SELECT count(*) FILTER (WHERE status = 'paid'), count(*) FROM settlement_claimline")
+        lines = c.fetchone()
         c.execute("VACUUM ANALYZE")
-    return {"program": program, "user": user, "vouchers": counts[0], "redeemed": counts[1], "booklets": counts[2]}
+    return {
+        "program": program,
+        "user": user,
+        "lead": lead,
+        "vouchers": counts[0],
+        "redeemed": counts[1],
+        "booklets": counts[2],
+        "lines": lines,
+    }
 
 
 def main() -> None:
@@ -265,7 +297,7 @@ def main() -> None:
     client = Client()
     client.force_login(data["user"])
     url_page = f"/pilotage/?dispositif={program.slug}"
-    params = {"program": program.pk, "year": dt.date.today().year}
+    params = {"program": program.pk, "year": dt.date.today().year, "funder": data["lead"].pk}
 
     def service() -> float:
         start = time.perf_counter()
@@ -297,6 +329,7 @@ def main() -> None:
 
     print(
         f"vouchers={data['vouchers']} booklets={data['booklets']} redeemed={data['redeemed']} "
+        f"claim_lines={data['lines'][1]} (paid by the lead funder {data['lines'][0]}) "
         f"distributors={args.distributors} places={args.places} setup={setup_s:.1f} s (not timed) "
         f"load={load[0]:.2f},{load[1]:.2f} page={len(page) // 1024} KiB"
     )

@@ -132,6 +132,52 @@ def _demo_hand_outs_and_redemptions(program, booklets, *, ccas, distributor, pla
     return handed
 
 
+def _demo_living_funnel(program, booklets, *, distributors, places, actor) -> None:
+    """Eight weeks of life for the steering page: booklets handed out week after week by the three distributors
+    to people of every public and age, about two in three used after a few days (some the same day, some after a
+    month), at the places of the department; and stock sleeping at the association since long before. Made through
+    the services, then dated back (demo only). Deterministic."""
+    import random
+
+    from passnum.vouchers.enums import BeneficiaryPublic
+    from passnum.vouchers.handout import Person, booklet_give
+    from passnum.vouchers.models import Beneficiary, Booklet, Receipt, Redemption, Voucher
+    from passnum.vouchers.redemption import Desk, redeem
+
+    rng = random.Random(2026)
+    now = timezone.now()
+    publics = [p for p in BeneficiaryPublic.values if p != BeneficiaryPublic.OTHER] + [""]
+    communes = {"ccas-reims": "51454", "france-services-epernay": "51230", "numerique-pour-tous-51": "51108"}
+    for i, booklet in enumerate(booklets):
+        distributor = distributors[i % len(distributors)]
+        booklet_allocate(booklet=booklet, distributor=distributor, actor=actor, organisation=program.owner)
+        handed_at = now - dt.timedelta(days=58 - i, hours=rng.randint(0, 6))
+        person = Person(
+            birth_year=rng.choice([None, *range(1940, 2008)]),
+            commune_code=communes.get(distributor.slug, ""),
+            public=rng.choice(publics),
+        )
+        booklet_give(booklet=booklet, distributor=distributor, person=person)
+        Booklet.objects.filter(pk=booklet.pk).update(handed_out_at=handed_at, allocated_at=handed_at)
+        Voucher.objects.filter(booklet=booklet).update(distributed_at=handed_at)
+        Beneficiary.objects.filter(booklets=booklet).update(created_at=handed_at)
+        if rng.random() > 0.65:
+            continue  # not used (yet): the steering page shows these as booklets handed out but unused
+        when = handed_at + dt.timedelta(days=rng.choice([0, 1, 2, 4, 6, 9, 13, 20, 34]), hours=2)
+        position = 1
+        while when < now - dt.timedelta(hours=1) and position <= 6:
+            place = places[rng.randrange(len(places))]
+            site = place.sites.get()
+            service = rng.choice(list(site.catalogue.values_list("service", flat=True)))
+            code = booklet.vouchers.get(position=position).code
+            receipt = redeem(raw_code=code, desk=Desk(place=place), service=service)
+            Receipt.objects.filter(pk=receipt.pk).update(redeemed_at=when)
+            Redemption.objects.filter(receipt=receipt).update(redeemed_at=when)
+            Voucher.objects.filter(redemptions__receipt=receipt).update(redeemed_at=when)
+            position += receipt.count
+            when += dt.timedelta(days=rng.choice([3, 7, 7, 14]))
+
+
 def _demo_settlement(*, funders, places, handed, finance_user) -> None:
     """The funders' debtor accounts, then history: the desk's sessions spread over the last weeks, a settlement
     at the latest cut-off, the Marne's claims approved with a payment file and one claim paid. The CU du Grand
@@ -155,7 +201,7 @@ def _demo_settlement(*, funders, places, handed, finance_user) -> None:
     Voucher.objects.filter(booklet__in=handed).exclude(distributed_at=None).update(
         distributed_at=start - dt.timedelta(days=2)
     )
-    active = list(Receipt.objects.filter(undone_at=None).order_by("pk"))
+    active = list(Receipt.objects.filter(undone_at=None, booklet__in=handed).order_by("pk"))
     for n, receipt in enumerate(active[:-2]):  # the last two sessions come after the cut-off
         when = start + dt.timedelta(days=n, hours=10)
         Receipt.objects.filter(pk=receipt.pk).update(redeemed_at=when)
@@ -250,7 +296,7 @@ def seed_demo() -> None:
             target_publics=[Public.SENIORS, Public.YOUTH, Public.FAMILIES],
         ),
     )
-    booklets = booklets_issue(program=program, count=30, actor=funder_admin, organisation=marne)
+    booklets = booklets_issue(program=program, count=80, actor=funder_admin, organisation=marne)
     for b in booklets[:12]:
         booklet_allocate(booklet=b, distributor=ccas, actor=funder_admin, organisation=marne)
     for b in booklets[12:20]:
@@ -260,5 +306,18 @@ def seed_demo() -> None:
     _demo_sites(places, reviewer=funder_admin, reviewer_org=marne)
     handed = _demo_hand_outs_and_redemptions(
         program, booklets[:6], ccas=ccas, distributor=distributor, places=places, place_user=place_user
+    )
+    from passnum.vouchers.models import Booklet
+
+    # The association has not handed out its four booklets since it received them, three months ago.
+    Booklet.objects.filter(pk__in=[b.pk for b in booklets[20:24]]).update(
+        allocated_at=timezone.now() - dt.timedelta(days=90)
+    )
+    _demo_living_funnel(
+        program,
+        booklets[30:80],
+        distributors=[ccas, france_services, asso],
+        places=[p for p in places if p.sites.exists()],
+        actor=funder_admin,
     )
     _demo_settlement(funders=[marne, reims], places=places, handed=handed, finance_user=funder_admin)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncWeek
 
 from passnum.accounts.enums import OrganisationKind
@@ -158,6 +158,22 @@ class Scope:
         if f.place_id is not None:
             q &= Q(place_id=f.place_id)
         return Redemption.objects.filter(q)
+
+    def paid_lines(self, funder_id: int):
+        """A funder's paid claim lines for the scope's vouchers: what it has paid, voucher by voucher."""
+        from passnum.settlement.enums import LineStatus
+        from passnum.settlement.models import ClaimLine
+
+        q = Q(funder_id=funder_id, status=LineStatus.PAID, program_id__in=self.program_ids)
+        f = self.filters
+        if f.distributor_id is not None:
+            q &= Q(voucher__booklet__distributor_id=f.distributor_id)
+        if f.departement:
+            codes = Commune.objects.filter(departement_id=f.departement).values("code")
+            q &= Q(voucher__booklet__distributor__insee_code__in=codes)
+        if f.place_id is not None:
+            q &= Q(claim__place_id=f.place_id)
+        return ClaimLine.objects.filter(q)
 
 
 def _in(column: str, ids: list) -> str:
@@ -394,6 +410,17 @@ def dashboard(viewer: Viewer, filters: Filters | None = None, *, today: dt.date 
         if ids
         else []
     )
+    # A voucher is `paid` once every funder has paid its line; a funder sees what it has paid itself.
+    paid_lines = (
+        list(
+            scope.paid_lines(viewer.organisation_id)
+            .values("program_id", "voucher__booklet__distributor_id", "claim__place_id")
+            .annotate(n=Count("id"), cents=Sum("amount_cents"))
+            .order_by()
+        )
+        if ids and viewer.kind == K.FUNDER
+        else None
+    )
 
     # totals per program and per distributor
     per_program: dict[int, dict] = defaultdict(lambda: defaultdict(int))
@@ -408,6 +435,8 @@ def dashboard(viewer: Viewer, filters: Filters | None = None, *, today: dt.date 
             if did is not None:
                 per_distributor[did][f] += r[f]
                 per_distributor[did][f + "_value"] += prices.value(pid, r[f])
+    if paid_lines is not None:
+        _apply_paid_lines(paid_lines, per_program, per_distributor, places)
     histogram: dict[int, int] = {}
     publics: dict[tuple, list[int]] = {}
     people_handed = people_reached = 0
@@ -465,6 +494,22 @@ def dashboard(viewer: Viewer, filters: Filters | None = None, *, today: dt.date 
         unused_booklets=sleeping_unused,
         value_label="Votre part" if viewer.kind == K.FUNDER else "Montant",
     )
+
+
+def _apply_paid_lines(lines: list[dict], per_program: dict, per_distributor: dict, places: list[dict]) -> None:
+    """Replace the paid figures by the funder's own paid lines (count and exact cents)."""
+    for target in list(per_program.values()) + list(per_distributor.values()):
+        target["paid"] = target["paid_value"] = 0
+    by_place: dict[tuple, int] = defaultdict(int)
+    for line in lines:
+        pid, did = line["program_id"], line["voucher__booklet__distributor_id"]
+        for target in (per_program[pid], per_distributor[did] if did is not None else None):
+            if target is not None:
+                target["paid"] += line["n"]
+                target["paid_value"] += line["cents"] or 0
+        by_place[(pid, line["claim__place_id"])] += line["n"]
+    for row in places:
+        row["paid"] = by_place.get((row["voucher__program_id"], row["place_id"]), 0)
 
 
 STEP_LABELS = {
