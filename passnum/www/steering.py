@@ -144,6 +144,7 @@ def overview(request):
             "can_filter_places": viewer.kind != K.PLACE,
             "figures": _key_figures(d, handed, redeemed),
             "xlsx_url": reverse("www:steering_xlsx") + (f"?{urlencode(query)}" if query else ""),
+            "nudge_links": _nudge_links(viewer),
         },
     )
 
@@ -200,6 +201,15 @@ def _key_figures(d, handed, redeemed) -> list[dict]:
             }
         )
     return figures
+
+
+def _nudge_links(viewer: Viewer) -> list[dict]:
+    """Where to act on what sleeps (passnum/nudges/)."""
+    if viewer.kind == K.FUNDER:
+        return [{"url": reverse("www:nudges_sleeping"), "label": "Voir le stock qui dort et le réaffecter"}]
+    if viewer.kind == K.DISTRIBUTOR:
+        return [{"url": reverse("www:nudges_unused"), "label": "Voir les carnets remis jamais utilisés"}]
+    return []
 
 
 def _filename(request, suffix: str) -> str:

@@ -56,6 +56,8 @@ def test_a_funder_answers_who_was_helped_where_and_what_sleeps(page, live_server
 
     page.get_by_role("link", name="Tout afficher").click()
     expect(page).to_have_url(f"{live_server.url}/pilotage/")
+    page.get_by_role("link", name="Voir le stock qui dort et le réaffecter").click()
+    expect(page).to_have_url(f"{live_server.url}/financeur/stock-dormant/")
 
 
 def test_a_distributor_and_a_place_see_their_own_scope(page, live_server, world):
@@ -66,6 +68,8 @@ def test_a_distributor_and_a_place_see_their_own_scope(page, live_server, world)
     expect(page.locator("main")).not_to_contain_text("France Services Sedan")
     expect(page.get_by_label("Prescripteur", exact=True)).to_have_count(0)
     assert_accessible(page)
+    page.get_by_role("link", name="Voir les carnets remis jamais utilisés").click()
+    expect(page).to_have_url(f"{live_server.url}/prescripteur/carnets-non-utilises/")
 
     page.context.clear_cookies()
     place = member_of(world.epn, admin=False)
