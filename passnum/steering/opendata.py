@@ -5,10 +5,12 @@ and docs/opendata.md). Hand-outs are placed at the distributor's commune (`Organ
 redeeming site's commune (`Receipt.site.commune`, else the place organisation's `insee_code`). A commune déléguée,
 associée or an arrondissement counts in its parent commune. Months are calendar months in Europe/Paris time.
 
-The figures come from three grouped SQL statements (hand-outs, redemptions, sessions) over the whole tables, with
+The figures come from grouped SQL statements over the whole tables (hand-outs, redemptions, sessions by program ×
+commune × month, then the people reached for each coarser grouping, a distinct count that does not add up), with
 hash joins to the geography: a national year (millions of vouchers) is one pass over each table, never a query per
-row. Raw SQL because the join from `insee_code` to `geo.Commune` has no foreign key for the ORM to follow; the month
-expression comes from the database backend (`datetime_trunc_sql`), so it is the same on PostgreSQL and SQLite.
+row; départements and the whole period are summed from the communes' figures in Python (`Activity`). Raw SQL
+because the join from `insee_code` to `geo.Commune` has no foreign key for the ORM to follow; the month expression
+comes from the database backend (`datetime_trunc_sql`), so it is the same on PostgreSQL and SQLite.
 
 The package (`build_package`) holds two CSV files, their Table Schemas (shipped in `steering/schemas/`), a
 `datapackage.json` (Frictionless Data Package) and a French `LISEZMOI.md` rendered from `opendata_readme.md`, whose
@@ -125,9 +127,9 @@ def _tables() -> dict[str, str]:
     return {name: connection.ops.quote_name(m._meta.db_table) for name, m in models.items()}
 
 
-def _geo_sql(level: str) -> str:
-    # `c` is the commune joined on the location's INSEE code; a sub-commune counts in its parent.
-    return "c.departement_id" if level == DEPARTEMENTS else "COALESCE(c.parent_id, c.code)"
+# `c` is the commune joined on the location's INSEE code; a sub-commune counts in its parent.
+COMMUNE_SQL = "COALESCE(c.parent_id, c.code)"
+DEPARTEMENT_SQL = "c.departement_id"
 
 
 def _run(sql: str, params: tuple) -> list[tuple]:
@@ -136,89 +138,149 @@ def _run(sql: str, params: tuple) -> list[tuple]:
         return cursor.fetchall()
 
 
-def activity(level: str, *, by_month: bool = True) -> dict[Key, Figures]:
-    """Every non-zero group of (program, territory of `level`, month), before the secret. With by_month=False, one
-    group per (program, territory) over all time (month ""): people are then counted once over the whole period."""
-    if level not in LEVELS:
-        raise ValueError(level)
+def _handouts_sql(geo: str, month: str) -> str:
+    # Vouchers are counted per booklet first (a hash aggregate), so the outer grouping counts booklets without a
+    # DISTINCT over every voucher.
     t = _tables()
-    geo = _geo_sql(level)
-    result: dict[Key, Figures] = {}
+    return f"""
+        SELECT t.program_id, t.geo, t.month, COUNT(*), SUM(t.n) FROM (
+            SELECT b.program_id AS program_id, {geo} AS geo, {month} AS month, v.n AS n
+            FROM {t["booklet"]} b
+            JOIN (SELECT booklet_id, COUNT(*) AS n FROM {t["voucher"]} WHERE distributed_at IS NOT NULL
+                  GROUP BY booklet_id) v ON v.booklet_id = b.id
+            JOIN {t["organisation"]} o ON o.id = b.distributor_id
+            LEFT JOIN {t["commune"]} c ON c.code = o.insee_code
+            WHERE b.handed_out_at IS NOT NULL
+        ) t GROUP BY t.program_id, t.geo, t.month"""  # noqa: S608 (table names, constant SQL)
 
-    def month(column):
-        return _month_sql(column) if by_month else ("NULL", ())
 
-    def add(rows, *names):
-        for program_id, code, month_value, *values in rows:
-            figures = result.setdefault((program_id, code, _month_label(month_value)), Figures())
+def _redemptions_sql(geo: str, month: str, *, people_only: bool = False) -> str:
+    # Active redemptions at the site's commune, else the place organisation's. A booklet handed out without a
+    # person's record still went to one person: it counts as one (negative ids never meet a beneficiary's).
+    t = _tables()
+    figures = "COUNT(DISTINCT t.person)" if people_only else "COUNT(*), SUM(t.amount_cents), COUNT(DISTINCT t.person)"
+    return f"""
+        SELECT t.program_id, t.geo, t.month, {figures} FROM (
+            SELECT v.program_id AS program_id, {geo} AS geo, {month} AS month, r.amount_cents AS amount_cents,
+                   COALESCE(b.beneficiary_id, -b.id) AS person
+            FROM {t["redemption"]} r
+            JOIN {t["voucher"]} v ON v.id = r.voucher_id
+            JOIN {t["booklet"]} b ON b.id = v.booklet_id
+            JOIN {t["organisation"]} p ON p.id = r.place_id
+            LEFT JOIN {t["receipt"]} rc ON rc.id = r.receipt_id
+            LEFT JOIN {t["site"]} s ON s.id = rc.site_id
+            LEFT JOIN {t["commune"]} c ON c.code = COALESCE(s.commune_id, NULLIF(p.insee_code, ''))
+            WHERE r.undone_at IS NULL
+        ) t GROUP BY t.program_id, t.geo, t.month"""  # noqa: S608 (table names, constant SQL)
+
+
+def _sessions_sql(geo: str, month: str) -> str:
+    # Receipts not undone, located like the redemptions they hold.
+    t = _tables()
+    return f"""
+        SELECT t.program_id, t.geo, t.month, COUNT(*) FROM (
+            SELECT b.program_id AS program_id, {geo} AS geo, {month} AS month
+            FROM {t["receipt"]} rc
+            JOIN {t["booklet"]} b ON b.id = rc.booklet_id
+            JOIN {t["organisation"]} p ON p.id = rc.place_id
+            LEFT JOIN {t["site"]} s ON s.id = rc.site_id
+            LEFT JOIN {t["commune"]} c ON c.code = COALESCE(s.commune_id, NULLIF(p.insee_code, ''))
+            WHERE rc.undone_at IS NULL
+        ) t GROUP BY t.program_id, t.geo, t.month"""  # noqa: S608 (table names, constant SQL)
+
+
+class Activity:
+    """The figures of one extraction. Everything additive is read once, per (program, commune, month), and summed
+    up to départements and to the whole period here; only the people reached, a distinct count that does not add
+    up, take one more grouped query per grouping asked for. Five statements for the files and the page's table,
+    each one pass over its tables."""
+
+    def __init__(self):
+        self._base: dict[Key, Figures] | None = None
+        self._grouped: dict[tuple[str, bool], dict[Key, Figures]] = {}
+        self._communes: dict[str, tuple[str, str]] | None = None
+        self._departements: dict[str, str] | None = None
+        self._programs: dict[int, tuple[str, str]] | None = None
+
+    def communes(self) -> dict[str, tuple[str, str]]:
+        """code → (name, département) of every commune: about 37 000 short rows, read once, rather than a
+        `code IN (…)` of thousands of parameters, which SQLite limits."""
+        if self._communes is None:
+            rows = Commune.objects.values_list("code", "name", "departement_id").iterator(chunk_size=5000)
+            self._communes = {code: (name, dep) for code, name, dep in rows}
+        return self._communes
+
+    def departements(self) -> dict[str, str]:
+        if self._departements is None:
+            self._departements = dict(Departement.objects.values_list("code", "name"))
+        return self._departements
+
+    def programs(self) -> dict[int, tuple[str, str]]:
+        if self._programs is None:
+            self._programs = {pk: (slug, name) for pk, slug, name in Program.objects.values_list("pk", "slug", "name")}
+        return self._programs
+
+    def departement_of(self, commune: str | None) -> str | None:
+        return self.communes().get(commune, ("", None))[1] if commune else None
+
+    def _collect(self, sql: str, params: tuple, into: dict[Key, Figures], *names: str) -> None:
+        for program_id, code, month_value, *values in _run(sql, params):
+            figures = into.setdefault((program_id, code, _month_label(month_value)), Figures())
             for name, value in zip(names, values, strict=True):
                 setattr(figures, name, int(value or 0))
 
-    # Hand-outs at the distributor's commune. Vouchers are counted per booklet first (a hash aggregate), so the
-    # outer grouping counts booklets without a DISTINCT over every voucher.
-    month_sql, month_params = month("b.handed_out_at")
-    add(
-        _run(
-            f"""
-            SELECT t.program_id, t.geo, t.month, COUNT(*), SUM(t.n) FROM (
-                SELECT b.program_id AS program_id, {geo} AS geo, {month_sql} AS month, v.n AS n
-                FROM {t["booklet"]} b
-                JOIN (SELECT booklet_id, COUNT(*) AS n FROM {t["voucher"]} WHERE distributed_at IS NOT NULL
-                      GROUP BY booklet_id) v ON v.booklet_id = b.id
-                JOIN {t["organisation"]} o ON o.id = b.distributor_id
-                LEFT JOIN {t["commune"]} c ON c.code = o.insee_code
-                WHERE b.handed_out_at IS NOT NULL
-            ) t GROUP BY t.program_id, t.geo, t.month""",  # noqa: S608 (table names, constant SQL)
-            month_params,
-        ),
-        "carnets_remis",
-        "cheques_remis",
-    )
+    def base(self) -> dict[Key, Figures]:
+        """Every figure by (program, commune, month), zeros included."""
+        if self._base is None:
+            base: dict[Key, Figures] = {}
+            month, params = _month_sql("b.handed_out_at")
+            self._collect(_handouts_sql(COMMUNE_SQL, month), params, base, "carnets_remis", "cheques_remis")
+            month, params = _month_sql("r.redeemed_at")
+            self._collect(
+                _redemptions_sql(COMMUNE_SQL, month),
+                params,
+                base,
+                "cheques_utilises",
+                "valeur_utilisee_centimes",
+                "personnes_touchees",
+            )
+            month, params = _month_sql("rc.redeemed_at")
+            self._collect(_sessions_sql(COMMUNE_SQL, month), params, base, "seances")
+            self._base = base
+        return self._base
 
-    # Active redemptions at the site's commune, else the place organisation's. A booklet handed out without a
-    # person's record still went to one person: it counts as one (negative ids never meet a beneficiary's).
-    month_sql, month_params = month("r.redeemed_at")
-    add(
-        _run(
-            f"""
-            SELECT t.program_id, t.geo, t.month, COUNT(*), SUM(t.amount_cents), COUNT(DISTINCT t.person) FROM (
-                SELECT v.program_id AS program_id, {geo} AS geo, {month_sql} AS month, r.amount_cents AS amount_cents,
-                       COALESCE(b.beneficiary_id, -b.id) AS person
-                FROM {t["redemption"]} r
-                JOIN {t["voucher"]} v ON v.id = r.voucher_id
-                JOIN {t["booklet"]} b ON b.id = v.booklet_id
-                JOIN {t["organisation"]} p ON p.id = r.place_id
-                LEFT JOIN {t["receipt"]} rc ON rc.id = r.receipt_id
-                LEFT JOIN {t["site"]} s ON s.id = rc.site_id
-                LEFT JOIN {t["commune"]} c ON c.code = COALESCE(s.commune_id, NULLIF(p.insee_code, ''))
-                WHERE r.undone_at IS NULL
-            ) t GROUP BY t.program_id, t.geo, t.month""",  # noqa: S608 (table names, constant SQL)
-            month_params,
-        ),
-        "cheques_utilises",
-        "valeur_utilisee_centimes",
-        "personnes_touchees",
-    )
+    def figures(self, level: str, *, by_month: bool = True) -> dict[Key, Figures]:
+        """Every non-zero group of (program, territory of `level`, month), before the secret. With by_month=False,
+        one group per (program, territory) over the whole period (month ""), people counted once in it."""
+        if level not in LEVELS:
+            raise ValueError(level)
+        if (level, by_month) in self._grouped:
+            return self._grouped[level, by_month]
+        if level == COMMUNES and by_month:
+            result = self.base()
+        else:
+            result = {}
+            for (program_id, code, month), f in self.base().items():
+                key = (
+                    program_id,
+                    code if level == COMMUNES else self.departement_of(code),
+                    month if by_month else "",
+                )
+                total = result.setdefault(key, Figures())
+                for name in FIGURES:
+                    if name != "personnes_touchees":
+                        setattr(total, name, getattr(total, name) + getattr(f, name))
+            geo = COMMUNE_SQL if level == COMMUNES else DEPARTEMENT_SQL
+            month, params = _month_sql("r.redeemed_at") if by_month else ("NULL", ())
+            self._collect(_redemptions_sql(geo, month, people_only=True), params, result, "personnes_touchees")
+        result = {key: f for key, f in result.items() if not f.is_zero()}
+        self._grouped[level, by_month] = result
+        return result
 
-    # Sessions: receipts not undone, located like the redemptions they hold.
-    month_sql, month_params = month("rc.redeemed_at")
-    add(
-        _run(
-            f"""
-            SELECT t.program_id, t.geo, t.month, COUNT(*) FROM (
-                SELECT b.program_id AS program_id, {geo} AS geo, {month_sql} AS month
-                FROM {t["receipt"]} rc
-                JOIN {t["booklet"]} b ON b.id = rc.booklet_id
-                JOIN {t["organisation"]} p ON p.id = rc.place_id
-                LEFT JOIN {t["site"]} s ON s.id = rc.site_id
-                LEFT JOIN {t["commune"]} c ON c.code = COALESCE(s.commune_id, NULLIF(p.insee_code, ''))
-                WHERE rc.undone_at IS NULL
-            ) t GROUP BY t.program_id, t.geo, t.month""",  # noqa: S608 (table names, constant SQL)
-            month_params,
-        ),
-        "seances",
-    )
-    return {key: figures for key, figures in result.items() if not figures.is_zero()}
+
+def activity(level: str, *, by_month: bool = True) -> dict[Key, Figures]:
+    """Every non-zero group of (program, territory of `level`, month), before the secret (one extraction)."""
+    return Activity().figures(level, by_month=by_month)
 
 
 # --- Statistical secrecy ----------------------------------------------------------------------------------------
@@ -243,27 +305,26 @@ class Place:
     nom_commune: str = ""
 
 
-def _places(level: str, codes: set[str]) -> dict[str, Place]:
-    """Names of the territories that occur (a few thousand at most), not of the whole geography."""
-    departements = dict(Departement.objects.values_list("code", "name"))
+def _place(level: str, code: str | None, source: Activity) -> Place:
+    if not code:
+        return Place()
+    departements = source.departements()
     if level == DEPARTEMENTS:
-        return {code: Place(code, departements.get(code, "")) for code in codes}
-    out: dict[str, Place] = {}
-    for code, name, dep in Commune.objects.filter(code__in=codes).values_list("code", "name", "departement_id"):
-        out[code] = Place(dep, departements.get(dep, ""), code, name)
-    return out
+        return Place(code, departements.get(code, ""))
+    name, dep = source.communes().get(code, ("", ""))
+    return Place(dep, departements.get(dep, ""), code, name)
 
 
-def published_rows(level: str, *, by_month: bool = True) -> list[dict]:
+def published_rows(level: str, *, by_month: bool = True, source: Activity | None = None) -> list[dict]:
     """The rows as published: names attached, secret applied, sorted by month, program, territory. A territory
-    that is not known (no commune on the organisation) has empty codes and names and comes last."""
-    data = activity(level, by_month=by_month)
-    programs = {pk: (slug, name) for pk, slug, name in Program.objects.values_list("pk", "slug", "name")}
-    places = _places(level, {code for _p, code, _m in data if code})
+    that is not known (no commune on the organisation) has empty codes and names and comes last. Pass the same
+    `source` for several tables of one extraction: the figures are then read once."""
+    source = source or Activity()
+    data = source.figures(level, by_month=by_month)
     rows = []
     for (program_id, code, month), figures in data.items():
-        slug, name = programs[program_id]
-        place = places.get(code, Place()) if code else Place()
+        slug, name = source.programs()[program_id]
+        place = _place(level, code, source)
         values, suppressed = secret_applied(figures)
         row = {"mois": month, "dispositif": slug, "nom_dispositif": name}
         row.update({column: getattr(place, column) for column in GEO_COLUMNS[level]})
@@ -361,18 +422,18 @@ def _datapackage(files: dict[str, bytes], extracted_at: dt.datetime) -> dict:
     }
 
 
-def build_package(extracted_at: dt.datetime | None = None) -> dict[str, bytes]:
+def build_package(extracted_at: dt.datetime | None = None, *, source: Activity | None = None) -> dict[str, bytes]:
     """Every file of the package, by name, in memory (a few MB at national scale: one row per non-empty group)."""
-    return _build(extracted_at)[0]
+    return _build(extracted_at, source or Activity())[0]
 
 
-def _build(extracted_at: dt.datetime | None) -> tuple[dict[str, bytes], dict[str, int]]:
+def _build(extracted_at: dt.datetime | None, source: Activity) -> tuple[dict[str, bytes], dict[str, int]]:
     extracted_at = extracted_at or timezone.now()
     files: dict[str, bytes] = {}
     rows: dict[str, int] = {}
     for level in LEVELS:
         out = io.StringIO()
-        rows[CSV_FILES[level]] = write_csv(published_rows(level), level, out)
+        rows[CSV_FILES[level]] = write_csv(published_rows(level, source=source), level, out)
         files[CSV_FILES[level]] = out.getvalue().encode("utf-8")
         files[SCHEMA_FILES[level]] = schema_text(level).encode("utf-8")
     files[DATAPACKAGE] = (json.dumps(_datapackage(files, extracted_at), ensure_ascii=False, indent=2) + "\n").encode(
@@ -415,7 +476,7 @@ def export_to(out: str | os.PathLike | None, *, extracted_at: dt.datetime | None
     """Write the package into `out`. Each file is written beside its final name then renamed, so a reader never
     sees half a file; other files in the directory are left alone."""
     out_dir = check_out_dir(out)
-    files, rows = _build(extracted_at)
+    files, rows = _build(extracted_at, Activity())
     report = ExportReport(out_dir, rows=rows)
     for name, body in files.items():
         tmp = None

@@ -3,8 +3,10 @@ and the files of the package (passnum/steering/opendata.py) to download.
 
 Only aggregates with the statistical secret applied, never a person: nothing here needs a login or gives an
 organisation's own data. The package is computed at most once per `MAX_AGE` (cached), so a crawler cannot make the
-server recount a national year on every request; the files carry an ETag of their content and open CORS."""
+server recount a national year on every request; the files carry an ETag of their content (unchanged data, same
+ETag, whatever the extraction) and open CORS."""
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -19,6 +21,9 @@ from passnum.steering import opendata as od
 from passnum.www.opendata import MAX_AGE, _open_data
 
 CACHE_KEY = "opendata_activity:v1"
+LOCK_KEY = "opendata_activity:v1:refresh"
+LOCK_SECONDS = 10 * 60  # longer than an extraction takes; released as soon as it is done
+KEEP_SECONDS = 7 * 24 * 3600  # a stale extraction stays available while a fresh one is computed
 CONTENT_TYPES = {
     ".csv": ("text/csv; charset=utf-8", "attachment"),
     ".json": ("application/json; charset=utf-8", "inline"),
@@ -34,17 +39,30 @@ FILE_LABELS = {
 }
 
 
+def _extract() -> dict:
+    extracted_at = timezone.now()
+    source = od.Activity()  # one read of the figures for the files and the table
+    return {
+        "extracted_at": extracted_at,
+        "files": od.build_package(extracted_at, source=source),
+        "totals": od.published_rows(od.DEPARTEMENTS, by_month=False, source=source),
+    }
+
+
 def _published() -> dict:
-    """The package's files and the page's table, computed together and cached for MAX_AGE seconds."""
+    """The package's files and the page's table, extracted at most once per MAX_AGE seconds. Once that age is
+    past, one request recomputes (it holds a lock in the cache) while the others keep serving the previous
+    extraction: a national year takes seconds to count, and visitors must not all pay for it at once."""
     data = cache.get(CACHE_KEY)
-    if data is None:
-        extracted_at = timezone.now()
-        data = {
-            "extracted_at": extracted_at,
-            "files": od.build_package(extracted_at),
-            "totals": od.published_rows(od.DEPARTEMENTS, by_month=False),
-        }
-        cache.set(CACHE_KEY, data, MAX_AGE)
+    if data is not None and timezone.now() - data["extracted_at"] < dt.timedelta(seconds=MAX_AGE):
+        return data
+    if data is not None and not cache.add(LOCK_KEY, True, LOCK_SECONDS):
+        return data
+    try:
+        data = _extract()
+        cache.set(CACHE_KEY, data, KEEP_SECONDS)
+    finally:
+        cache.delete(LOCK_KEY)
     return data
 
 

@@ -129,7 +129,7 @@ class World:
 
 
 @pytest.fixture
-def world():
+def activity_world():
     return World()
 
 
@@ -143,7 +143,7 @@ ALL_SECRET = (None,) * 6 + ("|".join(od.FIGURES),)
 # --- Aggregates ---------------------------------------------------------------------------------------------------
 
 
-def test_communes_exact(world):
+def test_communes_exact(activity_world):
     rows = od.published_rows(od.COMMUNES)
     got = {(r["mois"], r["dispositif"], r["code_commune"]): r for r in rows}
     assert set(got) == {
@@ -190,7 +190,7 @@ def test_communes_exact(world):
     ]
 
 
-def test_departements_exact(world):
+def test_departements_exact(activity_world):
     got = {(r["mois"], r["dispositif"], r["code_departement"]): r for r in od.published_rows(od.DEPARTEMENTS)}
     assert set(got) == {
         ("2026-01", "pass-marne", "51"),
@@ -207,7 +207,7 @@ def test_departements_exact(world):
     assert _figures(got["2026-02", "pass-marne", "51"]) == ALL_SECRET
 
 
-def test_whole_period_counts_people_once(world):
+def test_whole_period_counts_people_once(activity_world):
     """The page's table: over all months, a person is counted once per département (booklet 3 was used in
     January and February)."""
     got = {(r["dispositif"], r["code_departement"]): r for r in od.published_rows(od.DEPARTEMENTS, by_month=False)}
@@ -215,19 +215,21 @@ def test_whole_period_counts_people_once(world):
     assert _figures(got["pass-marne", "51"]) == (22, 219, 25, 25_000, 24, 21, "")
 
 
-def test_raw_activity_before_the_secret(world):
+def test_raw_activity_before_the_secret(activity_world):
     raw = od.activity(od.COMMUNES)
-    program = world.program.pk
+    program = activity_world.program.pk
     assert raw[program, "51230", "2026-01"] == od.Figures(10, 100, 10, 10_000, 10, 10)
     assert raw[program, None, "2026-01"] == od.Figures(1, 10, 0, 0, 0, 0)
 
 
-def test_undone_and_reverted_redemptions_do_not_count(world, settings):
+def test_undone_and_reverted_redemptions_do_not_count(activity_world, settings):
     settings.PASSNUM_UNDO_WINDOW_HOURS = 24 * 365 * 20  # the January receipt can still be undone in this test
-    before = od.activity(od.COMMUNES)[world.program.pk, "51454", "2026-01"]
-    receipt = Receipt.objects.filter(place=world.place, undone_at__isnull=True, count=2).get()
-    receipt_undo(receipt=receipt, reason="Erreur", desk=Desk(place=world.place, user=world.place_user))
-    after = od.activity(od.COMMUNES)[world.program.pk, "51454", "2026-01"]
+    before = od.activity(od.COMMUNES)[activity_world.program.pk, "51454", "2026-01"]
+    receipt = Receipt.objects.filter(place=activity_world.place, undone_at__isnull=True, count=2).get()
+    receipt_undo(
+        receipt=receipt, reason="Erreur", desk=Desk(place=activity_world.place, user=activity_world.place_user)
+    )
+    after = od.activity(od.COMMUNES)[activity_world.program.pk, "51454", "2026-01"]
     assert (after.cheques_utilises, after.valeur_utilisee_centimes, after.seances) == (
         before.cheques_utilises - 2,
         before.valeur_utilisee_centimes - 2_000,
@@ -278,7 +280,7 @@ def _read_csv(body: bytes) -> list[dict]:
     return list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
 
 
-def test_no_personal_data_in_any_file(world, tmp_path):
+def test_no_personal_data_in_any_file(activity_world, tmp_path):
     od.export_to(tmp_path)
     texts = {name: (tmp_path / name).read_text(encoding="utf-8") for name in od.FILES}
     references = list(Beneficiary.objects.values_list("reference", flat=True))
@@ -288,7 +290,13 @@ def test_no_personal_data_in_any_file(world, tmp_path):
         assert "@" not in text, name  # no e-mail address (staff or person)
         for reference in references:
             assert reference not in text, name
-        for org in (world.reims, world.epernay, world.place, world.paris_place, world.epernay_place):
+        for org in (
+            activity_world.reims,
+            activity_world.epernay,
+            activity_world.place,
+            activity_world.paris_place,
+            activity_world.epernay_place,
+        ):
             assert org.name not in text, name  # only territories, never who
     for level in od.LEVELS:
         body = texts[od.CSV_FILES[level]]
@@ -297,7 +305,7 @@ def test_no_personal_data_in_any_file(world, tmp_path):
         assert "beneficiaire" not in body and "reference" not in body
 
 
-def test_files_validate_with_frictionless(world, tmp_path):
+def test_files_validate_with_frictionless(activity_world, tmp_path):
     report = od.export_to(tmp_path)
     assert report.rows == {"activite-departements.csv": 5, "activite-communes.csv": 6}
     for level in od.LEVELS:
@@ -327,7 +335,7 @@ def test_schema_rejects_a_bad_row(tmp_path):
     }
 
 
-def test_readme_documents_rule_licence_date_and_every_field(world):
+def test_readme_documents_rule_licence_date_and_every_field(activity_world):
     when = dt.datetime(2026, 3, 2, 8, 5, tzinfo=UTC)
     text = od.build_package(when)[od.README].decode("utf-8")
     assert "2026-03-02 09:05 (heure de Paris)" in text
@@ -348,7 +356,7 @@ def test_docs_copy_is_the_readme():
 # --- Command --------------------------------------------------------------------------------------------------------
 
 
-def test_command_writes_the_package(world, tmp_path):
+def test_command_writes_the_package(activity_world, tmp_path):
     out = tmp_path / "nouveau" / "dossier"
     (tmp_path / "nouveau").mkdir()
     stdout = io.StringIO()
@@ -392,7 +400,7 @@ def test_command_needs_an_action():
 # --- Public page and downloads ----------------------------------------------------------------------------------
 
 
-def test_page_anonymous(client, world):
+def test_page_anonymous(client, activity_world):
     """Anyone, without logging in: the explanation, the table by program and département, the links."""
     response = client.get(reverse("www:opendata_activity"))
     assert response.status_code == 200
@@ -409,13 +417,19 @@ def test_page_anonymous(client, world):
     assert "Licence Ouverte / Open Licence 2.0" in html
 
 
-def test_page_shows_no_organisation_or_person(client, world):
+def test_page_shows_no_organisation_or_person(client, activity_world):
     """An outsider (a member of another organisation) sees the same public aggregates as anyone: no
     organisation's name, no person, nothing of their own."""
     outsider = member_of(OrganisationFactory(distributor=True, name="CCAS de Lyon", insee_code="69123"))
     client.force_login(outsider)
     html = client.get(reverse("www:opendata_activity")).content.decode()
-    for org in (world.reims, world.epernay, world.place, world.paris_place, world.funder):
+    for org in (
+        activity_world.reims,
+        activity_world.epernay,
+        activity_world.place,
+        activity_world.paris_place,
+        activity_world.funder,
+    ):
         assert org.name not in html
     assert FIRST_NAME not in html
     for reference in Beneficiary.objects.values_list("reference", flat=True):
@@ -429,7 +443,7 @@ def test_page_without_activity(client):
 
 
 @pytest.mark.parametrize("name", od.FILES)
-def test_download_anonymous_etag_304(client, world, name):
+def test_download_anonymous_etag_304(client, activity_world, name):
     url = reverse("www:opendata_activity_file", args=[name])
     response = client.get(url)
     assert response.status_code == 200
@@ -442,7 +456,7 @@ def test_download_anonymous_etag_304(client, world, name):
     assert again.content == b""
 
 
-def test_download_content_types_and_bodies(client, world):
+def test_download_content_types_and_bodies(client, activity_world):
     csv_response = client.get(reverse("www:opendata_activity_file", args=["activite-communes.csv"]))
     assert csv_response["Content-Type"] == "text/csv; charset=utf-8"
     assert csv_response["Content-Disposition"].startswith("attachment")
@@ -467,9 +481,39 @@ def test_download_refuses_post(client):
     assert client.post(reverse("www:opendata_activity")).status_code == 405
 
 
-def test_files_cached_between_requests(client, world, django_assert_max_num_queries):
+def test_files_cached_between_requests(client, activity_world, django_assert_max_num_queries):
     url = reverse("www:opendata_activity_file", args=["activite-departements.csv"])
     first = client.get(url)
     with django_assert_max_num_queries(3):  # session/auth at most: the package comes from the cache
         second = client.get(url)
     assert first["ETag"] == second["ETag"]
+
+
+def test_one_extraction_reads_the_figures_once(activity_world, django_assert_max_num_queries):
+    """The files and the page's table from one `Activity`: hand-outs, redemptions and sessions once, then the
+    people for départements by month and over the period, plus names (programs, geography)."""
+    source = od.Activity()
+    with django_assert_max_num_queries(8):
+        od.build_package(source=source)
+        totals = od.published_rows(od.DEPARTEMENTS, by_month=False, source=source)
+    assert {r["code_departement"] for r in totals if r["dispositif"] == "pass-marne"} == {"51", "75", ""}
+
+
+def test_stale_extraction_served_while_another_request_refreshes(client, activity_world):
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from passnum.www import opendata_activity as view
+
+    url = reverse("www:opendata_activity_file", args=["activite-communes.csv"])
+    fresh = client.get(url).content
+    stale = dict(cache.get(view.CACHE_KEY))
+    stale["extracted_at"] = timezone.now() - dt.timedelta(hours=2)
+    stale["files"] = {**stale["files"], "activite-communes.csv": b"ancienne extraction\r\n"}
+    cache.set(view.CACHE_KEY, stale, view.KEEP_SECONDS)
+    cache.set(view.LOCK_KEY, True, view.LOCK_SECONDS)  # another request is computing
+    assert client.get(url).content == b"ancienne extraction\r\n"
+    cache.delete(view.LOCK_KEY)
+    assert client.get(url).content == fresh  # this request refreshes
+    assert cache.get(view.LOCK_KEY) is None
+    assert timezone.now() - cache.get(view.CACHE_KEY)["extracted_at"] < dt.timedelta(minutes=1)
