@@ -269,7 +269,7 @@ valeur revient aux financeurs.
 """
 PERSON_SMS = (
     "Pass numérique « {program} » : il vous reste {vouchers} chèque(s) à utiliser avant le {until} inclus, "
-    "avec le lien reçu à la remise. Plus de rappel : dites-le à {distributor}."
+    "avec le lien reçu à la remise. Plus de rappel : bouton sur la page de votre pass, ou {distributor}."
 )
 PERSON_SUBJECT = "Vos chèques du pass numérique sont utilisables jusqu’au {until}"
 PERSON_BODY = """Bonjour,
@@ -278,7 +278,8 @@ Il vous reste {vouchers} chèque(s) du pass numérique « {program} ». Ils sont
 soit dans {days} jours, dans les lieux de médiation numérique du dispositif. Retrouvez-les avec le lien que vous avez
 reçu lors de la remise de votre pass.
 
-Vous recevez ce rappel parce que vous l’avez accepté. Pour ne plus en recevoir, dites-le à {distributor}.
+Vous recevez ce rappel parce que vous l’avez accepté. Pour ne plus en recevoir, utilisez le bouton « Ne plus
+recevoir de rappels » sur la page de votre pass, ou dites-le à {distributor}.
 
 — Pass numérique
 """
