@@ -28,6 +28,7 @@ class Chart:
 
     column: str
     unit: str  # for the bars' text, e.g. "chèques"
+    skip: tuple[str, ...] = ()  # row labels left out of the chart (still in the table)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Table:
             return []
         i = [c.key for c in self.columns].index(self.chart.column)
         kind = self.columns[i].kind
-        values = [(row[0], row[i] or 0) for row in self.shown_rows]
+        values = [(row[0], row[i] or 0) for row in self.shown_rows if row[0] not in self.chart.skip]
         top = max((v for _, v in values), default=0) or 1
         return [
             {"label": label, "value": v, "text": display(v, kind, unit=self.chart.unit), "width": 100 * v / top}
@@ -107,7 +108,7 @@ def dashboard_tables(d: Dashboard) -> list[Table]:
                 Column("rate_of", "Par rapport à", TEXT),
             ],
             rows=[[s.label, s.vouchers, s.booklets, s.value_cents, s.rate, s.rate_of] for s in d.steps],
-            chart=Chart("vouchers", "chèques"),
+            chart=Chart("vouchers", "chèques", skip=("Budget",)),  # its scale would flatten every other bar
             note=(
                 "Taux : chaque étape rapportée à celle dont elle découle. La première utilisation compte les carnets "
                 "(une personne par carnet) ; les chèques encaissés sont rapportés aux chèques remis ; les chèques "
