@@ -18,6 +18,7 @@ text is also docs/opendata.md."""
 
 import csv
 import datetime as dt
+import errno
 import hashlib
 import io
 import json
@@ -39,7 +40,7 @@ from passnum.programs.models import Program
 from passnum.vouchers.models import Booklet, Receipt, Redemption, Voucher
 
 PARIS = ZoneInfo("Europe/Paris")
-SECRECY_MAX = 10  # a count from 1 to SECRECY_MAX is suppressed (the usual threshold of the statistical secret)
+SECRECY_MAX = 10  # a count from 1 to SECRECY_MAX is suppressed (issue 8: "counts under 11 suppressed")
 LICENCE = {
     "name": "etalab-2.0",
     "title": "Licence Ouverte / Open Licence 2.0",
@@ -91,6 +92,7 @@ class OpenDataRefused(DomainError):
 
 @dataclass
 class Figures:
+    # Named as the published columns (the schema is the contract), so rows and files need no mapping.
     carnets_remis: int = 0
     cheques_remis: int = 0
     cheques_utilises: int = 0
@@ -454,6 +456,22 @@ def _refuse(message: str, code: str):
     raise OpenDataRefused(message, code=code)
 
 
+OS_REASONS = {
+    errno.ENOTDIR: "un élément du chemin n’est pas un dossier",
+    errno.EACCES: "droits insuffisants",
+    errno.EPERM: "droits insuffisants",
+    errno.EROFS: "système de fichiers en lecture seule",
+    errno.ENOSPC: "plus de place sur le disque",
+    errno.EDQUOT: "quota de disque atteint",
+    errno.ENAMETOOLONG: "nom trop long",
+}
+
+
+def _reason(exc: OSError) -> str:
+    """The system's reason in French (its own message is in the server's language)."""
+    return OS_REASONS.get(exc.errno, exc.strerror or str(exc))
+
+
 def check_out_dir(out: str | os.PathLike | None) -> Path:
     """The directory to write into, created if missing; refused with a stable code otherwise. Nothing is written
     when it is refused."""
@@ -466,31 +484,37 @@ def check_out_dir(out: str | os.PathLike | None) -> Path:
         try:
             path.mkdir(parents=True)
         except OSError as exc:
-            _refuse(f"Impossible de créer le dossier {path} : {exc.strerror or exc}.", "opendata_out_not_writable")
+            _refuse(f"Impossible de créer le dossier {path} : {_reason(exc)}.", "opendata_out_not_writable")
     if not os.access(path, os.W_OK | os.X_OK):
         _refuse(f"Le dossier {path} n’est pas accessible en écriture.", "opendata_out_not_writable")
     return path
 
 
 def export_to(out: str | os.PathLike | None, *, extracted_at: dt.datetime | None = None) -> ExportReport:
-    """Write the package into `out`. Each file is written beside its final name then renamed, so a reader never
-    sees half a file; other files in the directory are left alone."""
+    """Write the package into `out`. Every file is first written beside its final name, then all are renamed:
+    a reader never sees half a file, and a failure while writing leaves the previous package as it was. Other
+    files in the directory are left alone."""
     out_dir = check_out_dir(out)
+    for name in FILES:
+        target = out_dir / name
+        if target.exists() and not target.is_file():
+            _refuse(f"{target} existe et n’est pas un fichier : rien n’a été écrit.", "opendata_out_name_taken")
     files, rows = _build(extracted_at, Activity())
-    report = ExportReport(out_dir, rows=rows)
-    for name, body in files.items():
-        tmp = None
-        try:
+    written: dict[str, str] = {}
+    try:
+        for name, body in files.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            written[name] = tmp
             with os.fdopen(fd, "wb") as f:
                 f.write(body)
             os.chmod(tmp, 0o644)
-            os.replace(tmp, out_dir / name)
-        except OSError as exc:
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)
-            raise OpenDataRefused(
-                f"Impossible d’écrire {out_dir / name} : {exc.strerror or exc}.", code="opendata_out_not_writable"
-            ) from exc
-        report.sizes[name] = len(body)
-    return report
+    except OSError as exc:
+        for tmp in written.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise OpenDataRefused(
+            f"Impossible d’écrire dans {out_dir} : {_reason(exc)}. Rien n’a été remplacé.",
+            code="opendata_out_not_writable",
+        ) from exc
+    for name, tmp in written.items():
+        os.replace(tmp, out_dir / name)
+    return ExportReport(out_dir, sizes={name: len(body) for name, body in files.items()}, rows=rows)

@@ -387,7 +387,11 @@ def test_command_refuses_a_file_as_out(tmp_path):
 
 def test_command_refuses_an_out_it_cannot_create(tmp_path):
     (tmp_path / "fichier").write_text("x", encoding="utf-8")
-    with pytest.raises(CommandError, match=r"Impossible de créer le dossier.*\[opendata_out_not_writable\]"):
+    with pytest.raises(
+        CommandError,
+        match=r"Impossible de créer le dossier .* : un élément du chemin n’est pas un dossier\. "
+        r"\[opendata_out_not_writable\]",
+    ):
         call_command("opendata", "export", "--out", str(tmp_path / "fichier" / "sous-dossier"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fichier"]
 
@@ -517,3 +521,10 @@ def test_stale_extraction_served_while_another_request_refreshes(client, activit
     assert client.get(url).content == fresh  # this request refreshes
     assert cache.get(view.LOCK_KEY) is None
     assert timezone.now() - cache.get(view.CACHE_KEY)["extracted_at"] < dt.timedelta(minutes=1)
+
+
+def test_command_refuses_when_a_file_name_is_taken_by_a_directory(tmp_path):
+    (tmp_path / "LISEZMOI.md").mkdir()
+    with pytest.raises(CommandError, match=r"LISEZMOI\.md existe et n’est pas un fichier.*\[opendata_out_name_taken\]"):
+        call_command("opendata", "export", "--out", str(tmp_path))
+    assert [p.name for p in tmp_path.iterdir()] == ["LISEZMOI.md"]
