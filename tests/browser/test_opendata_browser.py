@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 def test_open_data_page_and_downloads(page, live_server):
     World()
-    page.goto(f"{live_server.url}/donnees-ouvertes/")
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("contentinfo").get_by_role("link", name="Données ouvertes").click()  # from the footer
     expect(page.get_by_role("heading", level=1)).to_have_text("Données ouvertes sur l’activité du pass numérique")
     table = page.get_by_role(
         "table", name="Pass numérique Marne : activité par département, depuis le début du dispositif"
