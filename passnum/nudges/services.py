@@ -29,12 +29,11 @@ from passnum.accounts.enums import OrganisationKind, Role
 from passnum.accounts.models import Organisation, User
 from passnum.common.dates import french_date
 from passnum.common.errors import DomainError, PermissionRefused
-from passnum.common.sms import SmsError, send_sms
 from passnum.journal.services import journal_record
 from passnum.places.enums import QualificationStatus
 from passnum.programs.models import Program
 from passnum.programs.selectors import program_list_for
-from passnum.vouchers.digital import contact_open
+from passnum.vouchers.digital import channel_of, contact_open, contact_send
 from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.models import Beneficiary, Booklet, DigitalPass, Voucher
 from passnum.vouchers.stock import MAX_MOVE, _numbers_text
@@ -261,24 +260,14 @@ def _nudge_one(digital_pass: DigitalPass, today: dt.date, report: NudgeReport) -
             report.skipped += 1
             return
         sms, subject, body = nudge_texts(digital_pass, vouchers=unused, today=today)
-        channels = []
-        if phone:
-            try:
-                send_sms(phone, sms)
-                channels.append("sms")
-            except SmsError as exc:
-                logger.warning("Nudge SMS for digital pass %s not sent: %s", digital_pass.pk, exc.code)
-        if email:
-            try:
-                send_mail(subject=subject, message=body, from_email=None, recipient_list=[email])
-                channels.append("email")
-            except Exception as exc:  # the mail server, whatever it raises: the run goes on
-                logger.warning("Nudge e-mail for digital pass %s not sent: %s", digital_pass.pk, type(exc).__name__)
+        channels = contact_send(
+            phone=phone, email=email, sms=sms, subject=subject, body=body, label=f"Nudge for digital pass {locked.pk}"
+        )
         if not channels:
             transaction.set_rollback(True)  # no row kept: tomorrow's run tries again
             report.failed += 1
             return
-        nudge.channel = "both" if len(channels) == 2 else channels[0]
+        nudge.channel = channel_of(channels)
         nudge.messages = len(channels)
         nudge.save(update_fields=["channel", "messages"])
         journal_record(

@@ -26,13 +26,12 @@ from django.utils import timezone
 from passnum.accounts.models import Organisation, User
 from passnum.common.dates import french_date
 from passnum.common.money import format_euros
-from passnum.common.sms import SmsError, send_sms
 from passnum.journal.services import journal_record
 from passnum.programs.models import Program, ProgramFunder
 from passnum.settlement.enums import TransactionKind
 from passnum.settlement.ledger import split_by_shares
 from passnum.settlement.services import local_today
-from passnum.vouchers.digital import contact_open
+from passnum.vouchers.digital import channel_of, contact_open, contact_send
 from passnum.vouchers.enums import VoucherStatus
 from passnum.vouchers.models import DigitalPass, ExpiryAlert, Voucher, VoucherStatusLog
 from passnum.vouchers.services import SOURCE_ACCOUNT, release_to_budget
@@ -466,31 +465,19 @@ def _pass_alerts(program: Program, days: int, today: dt.date, report: AlertRepor
             alert = _claim_alert(program=program, days_before=days, digital_pass=digital_pass)
             if alert is None:
                 continue
-            channels = []
-            if phone:
-                try:
-                    send_sms(phone, PERSON_SMS.format(**fields))
-                    channels.append("sms")
-                except SmsError as exc:
-                    logger.warning("Expiry reminder SMS for pass %s not sent: %s", digital_pass.pk, exc.code)
-            if email:
-                try:
-                    send_mail(
-                        subject=PERSON_SUBJECT.format(**fields),
-                        message=PERSON_BODY.format(**fields),
-                        from_email=None,
-                        recipient_list=[email],
-                    )
-                    channels.append("email")
-                except Exception as exc:  # the mail server
-                    logger.warning(
-                        "Expiry reminder e-mail for pass %s not sent: %s", digital_pass.pk, type(exc).__name__
-                    )
+            channels = contact_send(
+                phone=phone,
+                email=email,
+                sms=PERSON_SMS.format(**fields),
+                subject=PERSON_SUBJECT.format(**fields),
+                body=PERSON_BODY.format(**fields),
+                label=f"Expiry reminder for pass {digital_pass.pk}",
+            )
             if not channels:
                 transaction.set_rollback(True)  # nothing left: the next run tries again
                 report.failed += 1
                 continue
-            alert.channel = "both" if len(channels) == 2 else channels[0]
+            alert.channel = channel_of(channels)
             alert.messages = len(channels)
             alert.vouchers = digital_pass.unused
             alert.booklets = 1

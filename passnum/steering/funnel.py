@@ -103,77 +103,66 @@ class Scope:
     voucher_q: Q = field(init=False)
     sql: str = field(init=False)
     params: list = field(init=False)
+    distributor_ids: list[int] = field(init=False)
+    place_ids: list[int] = field(init=False)
 
     def __post_init__(self):
         f, v = self.filters, self.viewer
-        q = Q(program_id__in=self.program_ids)
+        self.distributor_ids = [v.organisation_id] if v.kind == K.DISTRIBUTOR else []
+        self.distributor_ids += [f.distributor_id] if f.distributor_id is not None else []
+        self.place_ids = [v.organisation_id] if v.kind == K.PLACE else []
+        self.place_ids += [f.place_id] if f.place_id is not None else []
         sql, params = [_in("v.program_id", self.program_ids)], list(self.program_ids)
-        distributors = []
-        if v.kind == K.DISTRIBUTOR:
-            distributors.append(v.organisation_id)
-        if f.distributor_id is not None:
-            distributors.append(f.distributor_id)
-        for d in distributors:
-            q &= Q(booklet__distributor_id=d)
+        for d in self.distributor_ids:
             sql.append("b.distributor_id = %s")
             params.append(d)
         if f.departement:
-            codes = Commune.objects.filter(departement_id=f.departement).values("code")
-            q &= Q(booklet__distributor__insee_code__in=codes)
             sql.append(
                 "b.distributor_id IN (SELECT o.id FROM accounts_organisation o JOIN geo_commune c "
                 "ON c.code = o.insee_code WHERE c.departement_id = %s)"
             )
             params.append(f.departement)
-        places = []
-        if v.kind == K.PLACE:
-            places.append(v.organisation_id)
-        if f.place_id is not None:
-            places.append(f.place_id)
-        for p in places:
-            q &= Q(redemptions__place_id=p, redemptions__undone_at__isnull=True)
+        for p in self.place_ids:
             sql.append(
                 "EXISTS (SELECT 1 FROM vouchers_redemption r WHERE r.voucher_id = v.id "
                 "AND r.undone_at IS NULL AND r.place_id = %s)"
             )
             params.append(p)
-        self.voucher_q, self.sql, self.params = q, " AND ".join(sql), params
+        self.sql, self.params = " AND ".join(sql), params
+        self.voucher_q = self._q(
+            program="program_id",
+            booklet="booklet",
+            place=lambda p: Q(redemptions__place_id=p, redemptions__undone_at__isnull=True),
+        )
+
+    def _q(self, *, program: str, booklet: str, place) -> Q:
+        """The scope as ORM filters on a model that reaches the voucher's program and booklet by these paths, and
+        the redeeming place through `place(id)`."""
+        q = Q(**{f"{program}__in": self.program_ids})
+        for d in self.distributor_ids:
+            q &= Q(**{f"{booklet}__distributor_id": d})
+        if self.filters.departement:
+            codes = Commune.objects.filter(departement_id=self.filters.departement).values("code")
+            q &= Q(**{f"{booklet}__distributor__insee_code__in": codes})
+        for p in self.place_ids:
+            q &= place(p)
+        return q
 
     def vouchers(self):
         return Voucher.objects.filter(self.voucher_q)
 
     def redemptions(self):
         """Active redemptions of the scope's vouchers (at most one per voucher)."""
-        q = Q(undone_at__isnull=True, voucher__program_id__in=self.program_ids)
-        f, v = self.filters, self.viewer
-        for d in [v.organisation_id] if v.kind == K.DISTRIBUTOR else []:
-            q &= Q(voucher__booklet__distributor_id=d)
-        if f.distributor_id is not None:
-            q &= Q(voucher__booklet__distributor_id=f.distributor_id)
-        if f.departement:
-            codes = Commune.objects.filter(departement_id=f.departement).values("code")
-            q &= Q(voucher__booklet__distributor__insee_code__in=codes)
-        if v.kind == K.PLACE:
-            q &= Q(place_id=v.organisation_id)
-        if f.place_id is not None:
-            q &= Q(place_id=f.place_id)
-        return Redemption.objects.filter(q)
+        q = self._q(program="voucher__program_id", booklet="voucher__booklet", place=lambda p: Q(place_id=p))
+        return Redemption.objects.filter(q, undone_at__isnull=True)
 
     def paid_lines(self, funder_id: int):
         """A funder's paid claim lines for the scope's vouchers: what it has paid, voucher by voucher."""
         from passnum.settlement.enums import LineStatus
         from passnum.settlement.models import ClaimLine
 
-        q = Q(funder_id=funder_id, status=LineStatus.PAID, program_id__in=self.program_ids)
-        f = self.filters
-        if f.distributor_id is not None:
-            q &= Q(voucher__booklet__distributor_id=f.distributor_id)
-        if f.departement:
-            codes = Commune.objects.filter(departement_id=f.departement).values("code")
-            q &= Q(voucher__booklet__distributor__insee_code__in=codes)
-        if f.place_id is not None:
-            q &= Q(claim__place_id=f.place_id)
-        return ClaimLine.objects.filter(q)
+        q = self._q(program="program_id", booklet="voucher__booklet", place=lambda p: Q(claim__place_id=p))
+        return ClaimLine.objects.filter(q, funder_id=funder_id, status=LineStatus.PAID)
 
 
 def _in(column: str, ids: list) -> str:

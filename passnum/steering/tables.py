@@ -133,28 +133,12 @@ def dashboard_tables(d: Dashboard) -> list[Table]:
     if not is_place:
         tables.append(_rows_table("dispositifs", "Par dispositif", program_cols + org_cols, d.by_program))
     if upstream:
-        tables.append(
-            _rows_table(
-                "prescripteurs",
-                "Par prescripteur",
-                [Column("label", "Prescripteur", TEXT), Column("allocated", "Confiés"), Column("sleeping", "En stock")]
-                + org_cols,
-                d.by_distributor,
-                limit=25,
-                filter_param="prescripteur",
-            )
-        )
-        tables.append(
-            _rows_table(
-                "territoires",
-                "Par département (du prescripteur)",
-                [Column("label", "Département", TEXT), Column("allocated", "Confiés"), Column("sleeping", "En stock")]
-                + org_cols,
-                d.by_departement,
-                limit=25,
-                filter_param="departement",
-            )
-        )
+        for key, title, label, rows, param in (
+            ("prescripteurs", "Par prescripteur", "Prescripteur", d.by_distributor, "prescripteur"),
+            ("territoires", "Par département (du prescripteur)", "Département", d.by_departement, "departement"),
+        ):
+            stock = [Column("label", label, TEXT), Column("allocated", "Confiés"), Column("sleeping", "En stock")]
+            tables.append(_rows_table(key, title, stock + org_cols, rows, limit=25, filter_param=param))
     tables.append(
         _rows_table(
             "lieux",

@@ -13,6 +13,7 @@ revoked, when the person opts out, after the last reminder and when the program 
 import base64
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -31,6 +32,8 @@ from passnum.common.sms import SmsError, send_sms
 from passnum.journal.services import journal_record
 from passnum.vouchers.models import Booklet, DigitalPass
 from passnum.vouchers.services import booklet_hand_out
+
+logger = logging.getLogger(__name__)
 
 Channel = DigitalPass.Channel
 MAX_TOKEN_LENGTH = 100  # token_urlsafe(32) is 43 characters; anything much longer is not ours
@@ -174,6 +177,29 @@ def contact_open(sealed: str) -> tuple[str, str]:
     except (InvalidToken, ValueError):
         return "", ""
     return data.get("phone", ""), data.get("email", "")
+
+
+def contact_send(*, phone: str, email: str, sms: str, subject: str, body: str, label: str) -> list[str]:
+    """Send one reminder to a person by every channel their contact has; the channels that went through
+    ("sms", "email"). A failure is logged with `label` (ids only, never the contact) and does not stop the other."""
+    channels = []
+    if phone:
+        try:
+            send_sms(phone, sms)
+            channels.append("sms")
+        except SmsError as exc:
+            logger.warning("%s: SMS not sent: %s", label, exc.code)
+    if email:
+        try:
+            send_mail(subject=subject, message=body, from_email=None, recipient_list=[email])
+            channels.append("email")
+        except Exception as exc:  # the mail server, whatever it raises: the run goes on
+            logger.warning("%s: e-mail not sent: %s", label, type(exc).__name__)
+    return channels
+
+
+def channel_of(channels: list[str]) -> str:
+    return "both" if len(channels) == 2 else channels[0]
 
 
 # --- selectors -------------------------------------------------------------------------------------------------

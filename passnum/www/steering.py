@@ -103,17 +103,18 @@ def _heading(request, chosen: dict) -> list[str]:
     return lines
 
 
-def _viewer(request) -> Viewer:
-    return Viewer.of(request.organisation)
+def _dashboard(request):
+    """The viewer's dashboard with the query's filters: (viewer, dashboard, chosen filters)."""
+    viewer = Viewer.of(request.organisation)
+    filters, chosen = _filters(request, viewer)
+    return viewer, dashboard(viewer, filters, today=timezone.localdate()), chosen
 
 
 @organisation_required()
 @require_safe
 def overview(request):
     """Members of any organisation: its funnel, breakdowns and exports, within its own scope."""
-    viewer = _viewer(request)
-    filters, chosen = _filters(request, viewer)
-    d = dashboard(viewer, filters, today=timezone.localdate())
+    viewer, d, chosen = _dashboard(request)
     tables = dashboard_tables(d)
     query = _query(chosen)
     for t in tables:
@@ -220,9 +221,8 @@ def _filename(request, suffix: str) -> str:
 @require_safe
 def export_csv(request, table):
     """Members of any organisation: one table of its dashboard as CSV (same scope and filters as the page)."""
-    viewer = _viewer(request)
-    filters, chosen = _filters(request, viewer)
-    tables = {t.key: t for t in dashboard_tables(dashboard(viewer, filters, today=timezone.localdate()))}
+    _viewer, d, chosen = _dashboard(request)
+    tables = {t.key: t for t in dashboard_tables(d)}
     if table not in tables:
         raise Http404
     body = table_csv(tables[table], heading=_heading(request, chosen) + [tables[table].title])
@@ -235,9 +235,8 @@ def export_csv(request, table):
 @require_safe
 def export_xlsx(request):
     """Members of any organisation: every table of its dashboard as one XLSX workbook, a sheet per table."""
-    viewer = _viewer(request)
-    filters, chosen = _filters(request, viewer)
-    tables = dashboard_tables(dashboard(viewer, filters, today=timezone.localdate()))
+    _viewer, d, chosen = _dashboard(request)
+    tables = dashboard_tables(d)
     body = tables_xlsx(tables, heading=_heading(request, chosen))
     response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     response["Content-Disposition"] = f'attachment; filename="{_filename(request, "xlsx")}"'
