@@ -1,20 +1,25 @@
 """Statements of a claim (CSV and PDF), built from claims made through the real services."""
 
 import csv
+import datetime as dt
 import io
 import resource
 import subprocess
 import time
 
 import pytest
+from django.utils import timezone
 
 from passnum.common.money import format_euros
 from passnum.common.standard import Service
 from passnum.places.models import SiteService
+from passnum.settlement import statements
 from passnum.settlement.enums import LineStatus
 from passnum.settlement.models import Claim, ClaimLine
 from passnum.settlement.services import claim_line_reject, claim_mark_paid, claims_approve
 from passnum.settlement.statements import (
+    PARIS,
+    run_statement_rows,
     statement_csv,
     statement_filename,
     statement_page_count,
@@ -25,7 +30,8 @@ from passnum.vouchers import codes
 from passnum.vouchers.models import Booklet
 from passnum.vouchers.redemption import Desk, redeem
 from passnum.vouchers.services import booklet_allocate, booklet_hand_out, booklets_issue
-from tests.desk.scenario import build
+from tests.desk.scenario import build, make_site
+from tests.factories import OrganisationFactory
 from tests.settlement.flow import settle_all
 
 pytestmark = pytest.mark.django_db
@@ -236,3 +242,87 @@ def test_ten_thousand_lines_paginate_with_flat_memory():
     header, rows = _parse_csv(statement_csv(claim))
     assert len(rows) == 10_000
     assert sum(_cents(r["Montant (EUR)"]) for r in rows) == _cents(header["Montant à payer (EUR)"]) == 6_000_000
+
+
+# --- reading the rows ---------------------------------------------------------------------------------------
+
+
+def _orm_rows(claim) -> list[tuple]:
+    """The claim's rows read through the ORM, the plain way: what statement_rows must give, field for field."""
+    lines = (
+        ClaimLine.objects.filter(claim=claim)
+        .order_by("redeemed_at", "voucher__code", "id")
+        .values_list("redeemed_at", "voucher__code", "service", "voucher__program__name", "amount_cents", "status")
+    )
+    return [
+        (
+            timezone.localtime(at, PARIS).isoformat(),
+            codes.display(code),
+            Service(service).label,
+            program,
+            amount,
+            claim.funder.name,
+            status,
+            LineStatus(status).label,
+        )
+        for at, code, service, program, amount, status in lines
+    ]
+
+
+def _plain_rows(rows) -> list[tuple]:
+    # isoformat: two aware datetimes of one zone compare equal across a DST fold (02:30 CEST == 02:30 CET)
+    return [(r.redeemed_at.isoformat(), *r[1:]) for r in rows]
+
+
+def test_rows_equal_the_orm_across_the_autumn_dst_fold(sc, claim):
+    """On 25 October 2026, 02:30 happens twice in Paris: 00:30 UTC (summer time) then 01:30 UTC (winter time)."""
+    first, second, third = ClaimLine.objects.filter(claim=claim).order_by("id")
+    summer = dt.datetime(2026, 10, 25, 0, 30, 0, 123456, tzinfo=dt.UTC)
+    ClaimLine.objects.filter(pk=first.pk).update(redeemed_at=summer + dt.timedelta(hours=1))
+    ClaimLine.objects.filter(pk__in=[second.pk, third.pk]).update(redeemed_at=summer)  # a tie: by code
+    claim_line_reject(line=second, funder=sc.funder, reason="Doublon")
+
+    rows = list(statement_rows(claim))
+
+    assert _plain_rows(rows) == _orm_rows(claim)
+    assert [(r.redeemed_at.isoformat(), r.redeemed_at.fold) for r in rows] == [
+        ("2026-10-25T02:30:00.123456+02:00", 0),
+        ("2026-10-25T02:30:00.123456+02:00", 0),
+        ("2026-10-25T02:30:00.123456+01:00", 1),
+    ]
+    assert [r.voucher for r in rows[:2]] == sorted(codes.display(line.voucher.code) for line in (second, third))
+    assert [r.is_rejected for r in rows] == [r.voucher == codes.display(second.voucher.code) for r in rows]
+
+
+def test_a_claim_bigger_than_a_batch_is_read_in_batches(sc, claim, monkeypatch):
+    whole = list(statement_rows(claim))
+    monkeypatch.setattr(statements, "BATCH", 2)  # 3 lines: a server-side cursor on PostgreSQL
+
+    segments = list(
+        statements._segments(
+            statements._lines_sql("l.claim_id = %s"), [claim.pk], lines=3, funders={claim.pk: claim.funder.name}
+        )
+    )
+
+    assert [(claim_id, len(rows)) for claim_id, rows in segments] == [(claim.pk, 2), (claim.pk, 1)]
+    assert list(statement_rows(claim)) == whole == segments[0][1] + segments[1][1]
+    assert _plain_rows(whole) == _orm_rows(claim)
+
+
+def test_run_rows_are_the_same_whatever_the_batch(sc, monkeypatch):
+    """Two places and two funders: 4 claims of 2 and 1 lines, read with batches ending inside a claim, on a
+    claim's edge, and holding the whole run."""
+    other_place = OrganisationFactory(place=True, name="EPN de Tinqueux")
+    make_site(other_place)
+    redeem(raw_code=sc.code(1), desk=Desk(place=sc.place), service=T, count=2)
+    redeem(raw_code=sc.code(3), desk=Desk(place=other_place), service=A, count=1)
+    run = settle_all().run
+    claims = list(Claim.objects.filter(run=run).order_by("pk"))
+    assert sorted(c.lines_count for c in claims) == [1, 1, 2, 2]
+    expected = [(claim, list(statement_rows(claim))) for claim in claims]
+    for claim, rows in expected:
+        assert _plain_rows(rows) == _orm_rows(claim)
+
+    for batch in (1, 2, 3, 5, 6, 50_000):
+        monkeypatch.setattr(statements, "BATCH", batch)
+        assert list(run_statement_rows(run)) == expected, batch
