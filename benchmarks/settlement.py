@@ -471,8 +471,8 @@ def run_raw(url: str, *, boundary: dt.datetime, phases: Phases) -> dict:
 
 def run_raw_writes(url: str, *, boundary: dt.datetime, raw: dict, phases: Phases) -> None:
     """For information (not in the ratio): the rows settle writes, written with plain SQL in one transaction
-    (vouchers → claimed, claims by COPY, claim lines and status log by INSERT … SELECT), the deferred foreign
-    keys checked (SET CONSTRAINTS ALL IMMEDIATE), then rolled back and vacuumed (not timed)."""
+    (vouchers → claimed, claims by COPY, claim lines by INSERT … SELECT), the deferred foreign keys checked
+    (SET CONSTRAINTS ALL IMMEDIATE), then rolled back and vacuumed (not timed)."""
     import psycopg
 
     cte, cte_params = raw["cte"], raw["cte_params"]
@@ -509,19 +509,13 @@ def run_raw_writes(url: str, *, boundary: dt.datetime, raw: dict, phases: Phases
             conn.execute("ANALYZE vouchers_voucher, settlement_claim")
             conn.execute(
                 f"WITH {cte} INSERT INTO settlement_claimline (claim_id, funder_id, voucher_id, redemption_id, "  # noqa: S608
-                "program_id, service, redeemed_at, amount_cents, status) SELECT c.id, s.funder_id, v.id, r.id, "
-                "v.program_id, r.service, r.redeemed_at, s.part, 'claimed' FROM vouchers_redemption r "
+                "service, redeemed_at, amount_cents, status) SELECT c.id, s.funder_id, v.id, r.id, "
+                "r.service, r.redeemed_at, s.part, 'claimed' FROM vouchers_redemption r "
                 "JOIN vouchers_voucher v ON v.id = r.voucher_id "
                 "JOIN shares s ON s.program_id = v.program_id AND s.face = v.face_value_cents "
                 "JOIN settlement_claim c ON c.run_id = %s AND c.place_id = r.place_id AND c.funder_id = s.funder_id "
                 "WHERE v.status = 'claimed' AND v.claimed_at = %s AND r.undone_at IS NULL",
                 [*cte_params, run_id, now],
-            )
-            conn.execute(
-                "INSERT INTO vouchers_voucherstatuslog (voucher_id, from_status, to_status, reason, actor_id, "
-                "organisation_id, at) SELECT id, 'redeemed', 'claimed', %s, NULL, NULL, %s FROM vouchers_voucher "
-                "WHERE status = 'claimed' AND claimed_at = %s",
-                [f"Arrêté du {CUTOFF:%d/%m/%Y}", now, now],
             )
             conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
         conn.rollback()

@@ -341,7 +341,7 @@ TABLES: tuple[Table, ...] = (
             C("funder_id", "Financeur (→ organisations.id).", "entier"),
             C("voucher_id", "Chèque (→ vouchers.id).", "entier"),
             C("redemption_id", "Encaissement (→ redemptions.id).", "entier"),
-            C("program_id", "Dispositif (→ programs.id).", "entier"),
+            C("program_id", "Dispositif (copie de vouchers.program_id).", "entier", source="voucher__program_id"),
             C("service", "Service rendu."),
             C("redeemed_at", "Encaissement.", TS),
             C("amount_cents", "Part du financeur dans la valeur du chèque, en centimes.", "centimes"),

@@ -47,7 +47,7 @@ from passnum.settlement.models import (
     SettlementRun,
 )
 from passnum.vouchers.enums import VoucherStatus
-from passnum.vouchers.models import Redemption, Voucher, VoucherStatusLog
+from passnum.vouchers.models import Redemption, Voucher
 
 S = VoucherStatus
 PARIS = ZoneInfo("Europe/Paris")
@@ -262,29 +262,17 @@ def settle(*, cutoff: dt.date, actor=None, today: dt.date | None = None) -> Sett
         Claim.objects.bulk_create(claims, batch_size=2000)
         c_table, l_table = Claim._meta.db_table, ClaimLine._meta.db_table
         _refresh_statistics(c_table)
-        log_table = VoucherStatusLog._meta.db_table
+        # No status-log row per voucher: the claim line is the record of redeemed → claimed (which run, which
+        # claim, when), and a million duplicate rows would cost a settlement date more than the lines themselves.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH {shares_cte} INSERT INTO {l_table} "  # noqa: S608
-                f"(claim_id, funder_id, voucher_id, redemption_id, program_id, service, redeemed_at, amount_cents, "
-                f"status) SELECT c.id, s.funder_id, v.id, r.id, v.program_id, r.service, r.redeemed_at, s.part, %s "
+                f"(claim_id, funder_id, voucher_id, redemption_id, service, redeemed_at, amount_cents, status) "
+                f"SELECT c.id, s.funder_id, v.id, r.id, r.service, r.redeemed_at, s.part, %s "
                 f"{base_from.replace('WHERE', f'JOIN {c_table} c ON c.run_id = %s AND c.place_id = r.place_id AND c.funder_id = s.funder_id WHERE', 1)}",  # noqa: E501
                 [*values_params, LineStatus.CLAIMED, run.pk, S.CLAIMED, db_now],
             )
             result.lines = cursor.rowcount
-            cursor.execute(
-                f"INSERT INTO {log_table} (voucher_id, from_status, to_status, reason, actor_id, organisation_id, at) "  # noqa: S608
-                f"SELECT id, %s, %s, %s, %s, NULL, %s FROM {v_table} WHERE status = %s AND claimed_at = %s",
-                [
-                    S.REDEEMED,
-                    S.CLAIMED,
-                    f"Arrêté du {cutoff:%d/%m/%Y}",
-                    actor.pk if getattr(actor, "is_authenticated", False) else None,
-                    db_now,
-                    S.CLAIMED,
-                    db_now,
-                ],
-            )
         _refresh_statistics(l_table)
         result.claims = claims
         result.total_cents = sum(c.claimed_cents for c in claims)
@@ -423,6 +411,7 @@ def incident_close(*, incident: FinanceIncident, outcome: str, resolution: str, 
         incident = FinanceIncident.objects.select_for_update().get(pk=incident.pk)
         claim = _lock_claim(incident.claim)
         line = ClaimLine.objects.select_for_update().get(pk=incident.line_id)
+        program_id = Voucher.objects.values_list("program_id", flat=True).get(pk=line.voucher_id)
         if incident.status != IncidentStatus.OPEN:
             raise InvalidTransition("Cet incident est déjà clos.", code="incident_closed")
         contested = contested_account(place_id=claim.place_id, funder_id=claim.funder_id)
@@ -444,13 +433,13 @@ def incident_close(*, incident: FinanceIncident, outcome: str, resolution: str, 
                 (payable_account(place_id=claim.place_id, funder_id=claim.funder_id), line.amount_cents),
             ]
         else:
-            ProgramFunder.objects.filter(program_id=line.program_id, funder_id=claim.funder_id).update(
+            ProgramFunder.objects.filter(program_id=program_id, funder_id=claim.funder_id).update(
                 committed_cents=F("committed_cents") - line.amount_cents
             )
             lines = [
                 (contested, -line.amount_cents),
                 (
-                    program_account(AccountKind.BUDGET, program_id=line.program_id, funder_id=claim.funder_id),
+                    program_account(AccountKind.BUDGET, program_id=program_id, funder_id=claim.funder_id),
                     line.amount_cents,
                 ),
             ]
@@ -500,28 +489,14 @@ def claim_mark_paid(
         claim.save(update_fields=["status", "paid_at", "paid_by", "paid_reference"])
         ClaimLine.objects.filter(claim=claim, status=LineStatus.CLAIMED).update(status=LineStatus.PAID)
         v_table, l_table = Voucher._meta.db_table, ClaimLine._meta.db_table
-        log_table = VoucherStatusLog._meta.db_table
         with connection.cursor() as cursor:
+            # claimed → paid is recorded by the paid lines and the claim (paid_at, paid_by), not the status log.
             # A voucher is paid once every line of it is paid (co-funded vouchers wait for every funder).
             ready = (
                 f"SELECT l.voucher_id FROM {l_table} l WHERE l.claim_id = %s AND l.status = %s "  # noqa: S608
                 f"AND NOT EXISTS (SELECT 1 FROM {l_table} o WHERE o.voucher_id = l.voucher_id AND o.status <> %s)"
             )
             params = [claim.pk, LineStatus.PAID, LineStatus.PAID]
-            cursor.execute(
-                f"INSERT INTO {log_table} (voucher_id, from_status, to_status, reason, actor_id, organisation_id, at) "  # noqa: S608
-                f"SELECT id, %s, %s, %s, %s, %s, %s FROM {v_table} WHERE status = %s AND id IN ({ready})",
-                [
-                    S.CLAIMED,
-                    S.PAID,
-                    claim.reference,
-                    getattr(_user(actor), "pk", None),
-                    claim.funder_id,
-                    db_now,
-                    S.CLAIMED,
-                    *params,
-                ],
-            )
             cursor.execute(
                 f"UPDATE {v_table} SET status = %s, paid_at = %s WHERE status = %s AND id IN ({ready})",  # noqa: S608
                 [S.PAID, db_now, S.CLAIMED, *params],

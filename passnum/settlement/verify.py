@@ -134,10 +134,10 @@ def verify_domain() -> list[str]:
     written_off = defaultdict(int)
     for g in (
         ClaimLine.objects.filter(incident__status=IncidentStatus.WRITTEN_OFF)
-        .values("program_id", "funder_id")
+        .values("voucher__program_id", "funder_id")
         .annotate(total=Sum("amount_cents"))
     ):
-        written_off[(g["program_id"], g["funder_id"])] += g["total"]
+        written_off[(g["voucher__program_id"], g["funder_id"])] += g["total"]
     for pf in ProgramFunder.objects.all():
         expected_committed = -written_off[(pf.program_id, pf.funder_id)]
         for g in (

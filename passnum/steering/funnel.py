@@ -161,7 +161,7 @@ class Scope:
         from passnum.settlement.enums import LineStatus
         from passnum.settlement.models import ClaimLine
 
-        q = self._q(program="program_id", booklet="voucher__booklet", place=lambda p: Q(claim__place_id=p))
+        q = self._q(program="voucher__program_id", booklet="voucher__booklet", place=lambda p: Q(claim__place_id=p))
         return ClaimLine.objects.filter(q, funder_id=funder_id, status=LineStatus.PAID)
 
 
@@ -403,7 +403,7 @@ def dashboard(viewer: Viewer, filters: Filters | None = None, *, today: dt.date 
     paid_lines = (
         list(
             scope.paid_lines(viewer.organisation_id)
-            .values("program_id", "voucher__booklet__distributor_id", "claim__place_id")
+            .values("voucher__program_id", "voucher__booklet__distributor_id", "claim__place_id")
             .annotate(n=Count("id"), cents=Sum("amount_cents"))
             .order_by()
         )
@@ -491,7 +491,7 @@ def _apply_paid_lines(lines: list[dict], per_program: dict, per_distributor: dic
         target["paid"] = target["paid_value"] = 0
     by_place: dict[tuple, int] = defaultdict(int)
     for line in lines:
-        pid, did = line["program_id"], line["voucher__booklet__distributor_id"]
+        pid, did = line["voucher__program_id"], line["voucher__booklet__distributor_id"]
         for target in (per_program[pid], per_distributor[did] if did is not None else None):
             if target is not None:
                 target["paid"] += line["n"]

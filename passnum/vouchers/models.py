@@ -171,7 +171,8 @@ class Beneficiary(models.Model):
 
 
 class VoucherStatusLog(AppendOnlyModel):
-    """Every transition after issuance: from, to, reason, who, when."""
+    """Every transition made voucher by voucher after issuance: from, to, reason, who, when. The settlement's
+    (claimed, paid) are its claim lines: see passnum.settlement.history."""
 
     voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="status_log")
     from_status = models.CharField(max_length=12, choices=VoucherStatus.choices)

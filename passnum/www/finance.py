@@ -275,7 +275,7 @@ def claim_detail(request, pk):
 
 
 def _render_claim(request, claim, *, paid_form=None, status=200):
-    lines = claim.lines.select_related("voucher", "program", "incident").order_by("redeemed_at", "pk")
+    lines = claim.lines.select_related("voucher__program", "incident").order_by("redeemed_at", "pk")
     page = Paginator(lines, LINES_PER_PAGE).get_page(_page_number(request.GET.get("page")))
     can_manage = _can_manage(request)
     rejectable = can_manage and claim.status == ClaimStatus.SUBMITTED
@@ -313,7 +313,7 @@ def _render_claim(request, claim, *, paid_form=None, status=200):
 def line_reject(request, pk, line_pk):
     """Finance users and admins: the reason (GET), then reject the line (POST). The claim must await approval."""
     claim = _claim_or_404(request, pk)
-    line = get_object_or_404(ClaimLine.objects.select_related("voucher", "program"), pk=line_pk, claim=claim)
+    line = get_object_or_404(ClaimLine.objects.select_related("voucher__program"), pk=line_pk, claim=claim)
     _require_manager(request)
     if claim.status != ClaimStatus.SUBMITTED or line.status != LineStatus.CLAIMED:
         messages.info(
@@ -419,7 +419,7 @@ def incidents(request):
 def incident_detail(request, pk):
     """One incident; finance users and admins close an open one (reinstate the line or confirm the rejection)."""
     incident = get_object_or_404(
-        FinanceIncident.objects.select_related("claim__place", "claim__run", "line__voucher", "line__program"),
+        FinanceIncident.objects.select_related("claim__place", "claim__run", "line__voucher__program"),
         pk=pk,
         claim__funder=request.organisation,
     )

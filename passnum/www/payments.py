@@ -91,7 +91,7 @@ def place_payments(request):
 def place_payment_detail(request, pk):
     """One claim as the place sees it: its vouchers, and why any was rejected."""
     claim = _decorate(_place_claim_or_404(request, pk))
-    lines = claim.lines.select_related("voucher", "program", "incident").order_by("redeemed_at", "pk")
+    lines = claim.lines.select_related("voucher__program", "incident").order_by("redeemed_at", "pk")
     page = Paginator(lines, LINES_PER_PAGE).get_page(_page_number(request.GET.get("page")))
     for line in page.object_list:
         line.code = codes.display(line.voucher.code)

@@ -114,7 +114,7 @@ def build_history():
 
     result = settle_all()
     assert len(result.claims) >= 6
-    line = ClaimLine.objects.filter(claim__place=places[0], funder=marne, program=p2).get()
+    line = ClaimLine.objects.filter(claim__place=places[0], funder=marne, voucher__program=p2).get()
     claim_line_reject(line=line, funder=marne, reason="Séance non justifiée")
     for funder in (marne, reims, caf):
         submitted = list(Claim.objects.filter(funder=funder, status=ClaimStatus.SUBMITTED))

@@ -15,6 +15,7 @@ from passnum.journal.models import JournalEntry
 from passnum.programs.models import ProgramFunder
 from passnum.programs.services import FunderShare
 from passnum.settlement.enums import ClaimStatus, IncidentStatus, LineStatus
+from passnum.settlement.history import voucher_history
 from passnum.settlement.ledger import account_balances
 from passnum.settlement.models import Claim, ClaimLine, ClaimSequence, FinanceIncident, SettlementRun
 from passnum.settlement.services import (
@@ -78,7 +79,15 @@ def test_settle_groups_redemptions_per_place_and_funder_with_cofunding_split(sc)
     for voucher in Voucher.objects.filter(status=S.CLAIMED):
         assert sum(voucher.claim_lines.values_list("amount_cents", flat=True)) == voucher.face_value_cents
     assert Voucher.objects.filter(status=S.CLAIMED).count() == 3
-    assert VoucherStatusLog.objects.filter(to_status=S.CLAIMED).count() == 3
+    # the claim lines, not a million status-log rows, record redeemed → claimed; the history reads them back
+    assert not VoucherStatusLog.objects.filter(to_status=S.CLAIMED).exists()
+    for voucher in Voucher.objects.filter(status=S.CLAIMED):
+        last = voucher_history(voucher)[-1]
+        lines = voucher.claim_lines.order_by("claim__reference").values_list("claim__reference", "funder__name")
+        assert (last.from_status, last.to_status) == (S.REDEEMED, S.CLAIMED)
+        assert last.reason == f"{result.run} : " + ", ".join(ref for ref, _ in lines)
+        assert last.organisation == ", ".join(name for _, name in lines)
+        assert {name for _, name in lines} == {sc.funder.name, sc.cofunder.name}
     assert JournalEntry.objects.filter(action="settlement.run").count() == 1
     assert ledger_verify() == []
 
@@ -291,7 +300,16 @@ def test_mark_paid_moves_payable_to_paid_and_vouchers_when_every_funder_paid(sc)
     claims_approve(claims=[co], funder=sc.cofunder)
     claim_mark_paid(claim=co)
     assert Voucher.objects.filter(status=S.PAID).count() == 2
-    assert VoucherStatusLog.objects.filter(to_status=S.PAID).count() == 2
+    assert not VoucherStatusLog.objects.filter(to_status=S.PAID).exists()
+    for voucher in Voucher.objects.filter(status=S.PAID):
+        history = voucher_history(voucher)
+        assert [(e.from_status, e.to_status) for e in history][-3:] == [
+            (S.DISTRIBUTED, S.REDEEMED),
+            (S.REDEEMED, S.CLAIMED),
+            (S.CLAIMED, S.PAID),
+        ]
+        assert history[-1].at == voucher.paid_at
+        assert history[-1].reason == ", ".join(sorted([lead.reference, co.reference]))
     # idempotent: a bank statement imported twice changes nothing
     tx_before = JournalEntry.objects.count()
     claim_mark_paid(claim=co)
@@ -384,3 +402,47 @@ def test_run_statement_rows_equal_each_claims_statement(sc):
     for claim, rows in batch.items():
         assert rows == list(statement_rows(claim))
         assert sum(r.amount_cents for r in rows) == claim.claimed_cents
+
+
+def _write_line(**changes):
+    """Replace the first line by a copy with `changes`, and check the deferred keys now (they wait for the commit)."""
+    from django.db import connection
+
+    line = ClaimLine.objects.order_by("pk").first()
+    values = {f: getattr(line, f) for f in ("claim_id", "funder_id", "voucher_id", "redemption_id", "redeemed_at")}
+    values.update(service=line.service, amount_cents=line.amount_cents, status=LineStatus.CLAIMED, **changes)
+    ClaimLine.objects.filter(pk=line.pk).delete()  # make room under the unique (voucher, funder)
+    ClaimLine.objects.create(**values)
+    connection.check_constraints()
+
+
+def _forged_line(**changes):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _write_line(**changes)
+
+
+def test_the_database_accepts_a_true_copy_of_a_line(sc):
+    _redeem(sc, 1)
+    settle_all()
+    _write_line()  # the control for the two refusals below: an unchanged copy passes every key
+
+
+def test_the_database_refuses_a_line_whose_funder_is_not_its_claims(sc):
+    _redeem(sc, 1)
+    _redeem(sc, 2)
+    settle_all()
+    _forged_line(funder_id=sc.cofunder.pk, claim_id=Claim.objects.get(funder=sc.funder).pk)
+    assert ClaimLine.objects.count() == 4
+
+
+def test_the_database_refuses_a_line_whose_redemption_is_another_vouchers(sc):
+    _redeem(sc, 1)
+    _redeem(sc, 2)
+    settle_all()
+    line = ClaimLine.objects.order_by("pk").first()
+    other = Redemption.objects.exclude(voucher_id=line.voucher_id).first()
+    _forged_line(redemption_id=other.pk)
+    _forged_line(redemption_id=10**9)
+    assert ClaimLine.objects.count() == 4
