@@ -92,11 +92,11 @@ RAW = [
     FROM vouchers_redemption r JOIN vouchers_voucher v ON v.id = r.voucher_id
     WHERE r.undone_at IS NULL AND v.program_id = %(program)s GROUP BY v.program_id, r.service""",
     # what the funder has paid itself, line by line
-    """SELECT l.program_id, b.distributor_id, c.place_id, COUNT(*), SUM(l.amount_cents)
+    """SELECT v.program_id, b.distributor_id, c.place_id, COUNT(*), SUM(l.amount_cents)
     FROM settlement_claimline l JOIN settlement_claim c ON c.id = l.claim_id
     JOIN vouchers_voucher v ON v.id = l.voucher_id JOIN vouchers_booklet b ON b.id = v.booklet_id
-    WHERE l.funder_id = %(funder)s AND l.status = 'paid' AND l.program_id = %(program)s
-    GROUP BY l.program_id, b.distributor_id, c.place_id""",
+    WHERE l.funder_id = %(funder)s AND l.status = 'paid' AND v.program_id = %(program)s
+    GROUP BY v.program_id, b.distributor_id, c.place_id""",
 ]
 
 

@@ -90,9 +90,9 @@ def main() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         pg = cursor.cursor
         now = dt.datetime.now(dt.UTC)
-        with pg.copy("COPY vouchers_booklet (program_id, number, issued_at) FROM STDIN") as copy:
+        with pg.copy("COPY vouchers_booklet (program_id, number, issued_at, hand_out_key) FROM STDIN") as copy:
             for i in range(booklets):
-                copy.write_row((program.id, 10_000_000 + i, now))
+                copy.write_row((program.id, 10_000_000 + i, now, ""))
         pg.execute("SELECT id FROM vouchers_booklet WHERE program_id = %s ORDER BY number", [program.id])
         ids = [row[0] for row in pg.fetchall()]
         with pg.copy(f"COPY vouchers_voucher ({', '.join(COLUMNS)}) FROM STDIN") as copy:
