@@ -43,25 +43,20 @@ def voucher_history(voucher: Voucher) -> list[HistoryEntry]:
     )
     if lines:
         first = lines[0].claim
-        entries.append(
-            HistoryEntry(
-                at=first.created_at,
-                from_status=S.REDEEMED,
-                to_status=S.CLAIMED,
-                reason=f"{first.run} : " + ", ".join(line.claim.reference for line in lines),
-                organisation=", ".join(line.claim.funder.name for line in lines),
-            )
-        )
-    paid = [line for line in lines if line.status == LineStatus.PAID]
-    paid_at = Voucher.objects.values_list("paid_at", flat=True).get(pk=voucher.pk)  # not a stale instance's
-    if paid_at and paid:
-        entries.append(
-            HistoryEntry(
-                at=paid_at,
-                from_status=S.CLAIMED,
-                to_status=S.PAID,
-                reason=", ".join(line.claim.reference for line in paid),
-                organisation=", ".join(line.claim.funder.name for line in paid),
-            )
-        )
+        entries.append(_settlement_entry(first.created_at, S.REDEEMED, S.CLAIMED, lines, prefix=f"{first.run} : "))
+    if paid := [line for line in lines if line.status == LineStatus.PAID]:
+        paid_at = Voucher.objects.values_list("paid_at", flat=True).get(pk=voucher.pk)  # not a stale instance's
+        if paid_at:  # co-funded: paid once every funder has paid
+            entries.append(_settlement_entry(paid_at, S.CLAIMED, S.PAID, paid))
     return sorted(entries, key=lambda e: e.at)
+
+
+def _settlement_entry(at, from_status, to_status, lines, *, prefix="") -> HistoryEntry:
+    """One entry for the voucher's lines: their claims' references and funders."""
+    return HistoryEntry(
+        at=at,
+        from_status=from_status,
+        to_status=to_status,
+        reason=prefix + ", ".join(line.claim.reference for line in lines),
+        organisation=", ".join(line.claim.funder.name for line in lines),
+    )

@@ -410,8 +410,8 @@ def incident_close(*, incident: FinanceIncident, outcome: str, resolution: str, 
     with transaction.atomic():
         incident = FinanceIncident.objects.select_for_update().get(pk=incident.pk)
         claim = _lock_claim(incident.claim)
-        line = ClaimLine.objects.select_for_update().get(pk=incident.line_id)
-        program_id = Voucher.objects.values_list("program_id", flat=True).get(pk=line.voucher_id)
+        line = ClaimLine.objects.select_for_update(of=("self",)).select_related("voucher").get(pk=incident.line_id)
+        program_id = line.voucher.program_id  # a line's program is its voucher's
         if incident.status != IncidentStatus.OPEN:
             raise InvalidTransition("Cet incident est déjà clos.", code="incident_closed")
         contested = contested_account(place_id=claim.place_id, funder_id=claim.funder_id)
